@@ -1,0 +1,132 @@
+//! Command line: `sse-kafka [run options]`, `sse-kafka check`, `--help`, `--version`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fanout::hub::Settings;
+
+pub const HELP: &str = "\
+sse-kafka: streams Kafka topics to web clients as Server-Sent Events (a drop-in for Zilla's sse-kafka proxy)
+
+USAGE:
+    sse-kafka [--config FILE] [OPTIONS]          run with a zilla.yaml (default ./zilla.yaml)
+    sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
+    sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
+
+OPTIONS:
+    -c, --config FILE            zilla.yaml to load
+        --kafka HOST:PORT        bootstrap server for the no-file mode
+        --listen ADDR:PORT       listen address for the no-file mode (default 0.0.0.0:7114)
+        --workers N              worker threads, one per core (default: available cores)
+        --heartbeat SECS         idle ':' comment interval; 0 turns it off (default 15)
+        --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
+        --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
+        --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
+    -h, --help                   this text
+    -V, --version                the version
+
+Logs go to stderr (SSE_KAFKA_LOG=debug for more).
+";
+
+#[derive(Debug)]
+pub enum Command {
+    Run(RunArgs),
+    Check { config: PathBuf },
+    Help,
+    Version,
+}
+
+#[derive(Debug)]
+pub struct RunArgs {
+    pub config: PathBuf,
+    pub kafka: Option<String>,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub settings: Settings,
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let mut it = args.iter().peekable();
+    let mut check = false;
+    if it.peek().is_some_and(|a| *a == "check") {
+        check = true;
+        it.next();
+    }
+    let mut run = RunArgs {
+        config: PathBuf::from("zilla.yaml"),
+        kafka: None,
+        listen: SocketAddr::from(([0, 0, 0, 0], 7114)),
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        settings: Settings::default(),
+    };
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-c" | "--config" => run.config = PathBuf::from(value()?),
+            "--kafka" => run.kafka = Some(value()?),
+            "--listen" => {
+                let v = value()?;
+                run.listen = v.parse().map_err(|_| format!("--listen: not an ADDR:PORT: {v}"))?;
+            }
+            "--workers" => {
+                run.workers = number(name, &value()?)?;
+                if run.workers == 0 || run.workers > 1024 {
+                    return Err("--workers must be between 1 and 1024".into());
+                }
+            }
+            "--heartbeat" => run.settings.heartbeat_secs = number(name, &value()?)? as u64,
+            "--metadata-timeout-ms" => {
+                run.settings.metadata_timeout = Duration::from_millis(number(name, &value()?)? as u64)
+            }
+            "--stream-budget" => run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024),
+            "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
+            other => return Err(format!("unknown argument: {other} (see --help)")),
+        }
+    }
+    if check {
+        return Ok(Command::Check { config: run.config });
+    }
+    Ok(Command::Run(run))
+}
+
+fn number(name: &str, v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("{name}: not a number: {v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_run_and_check() {
+        match parse(&args(&["-c", "x.yaml", "--workers", "2", "--heartbeat=0"])).unwrap() {
+            Command::Run(r) => {
+                assert_eq!(r.config, PathBuf::from("x.yaml"));
+                assert_eq!(r.workers, 2);
+                assert_eq!(r.settings.heartbeat_secs, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse(&args(&["check", "--config", "y"])).unwrap(), Command::Check { .. }));
+        assert!(parse(&args(&["--bogus"])).is_err());
+        assert!(parse(&args(&["--workers"])).is_err());
+        assert!(parse(&args(&["--workers", "0"])).is_err());
+    }
+}

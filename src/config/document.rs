@@ -1,0 +1,132 @@
+//! The top level of `zilla.yaml`: `name`, `bindings`, `guards`, `vaults`, `telemetry`.
+
+use std::path::Path;
+
+use yaml_rust2::Yaml;
+
+use super::loader::Loader;
+use super::plan::{ConfigError, Plan};
+use super::yaml::{Cx, Key, Map, Node};
+
+/// Reads one parsed YAML document into a plan, or every problem found.
+pub(super) fn read(
+    root: &Yaml,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let mut cx = Cx::new(env);
+    let Some(top) = Node::root(root).map(&mut cx) else {
+        return Err(cx.errors);
+    };
+    top.check(
+        &mut cx,
+        &[
+            ("name", Key::Known),
+            ("bindings", Key::Known),
+            ("guards", Key::Known),
+            ("vaults", Key::Known),
+            ("telemetry", Key::Known),
+            ("catalogs", Key::NotSupported),
+        ],
+        "unknown key",
+    );
+    let name = top.get("name").and_then(|n| n.string(&mut cx));
+    let guards = refuse_entries(&mut cx, &top, "guards");
+    refuse_entries(&mut cx, &top, "vaults");
+    let telemetry_stdout = top
+        .get("telemetry")
+        .is_some_and(|node| read_telemetry(&mut cx, &node));
+
+    let Some(bindings) = top
+        .require(&mut cx, "bindings")
+        .and_then(|n| n.map(&mut cx))
+    else {
+        return Err(cx.errors);
+    };
+    let mut loader = Loader::new(cx, base_dir.to_owned(), name.clone(), guards, &bindings);
+    let resolved = loader.resolve(&bindings.path);
+    let cx = loader.cx;
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    Ok(Plan {
+        name,
+        listeners: resolved.listeners,
+        clusters: resolved.clusters,
+        telemetry_stdout,
+        warnings: cx.warnings,
+    })
+}
+
+/// `guards:` / `vaults:`: every entry is `not supported yet`. Returns the entry names.
+fn refuse_entries(cx: &mut Cx, top: &Map, key: &str) -> Vec<String> {
+    let Some(map) = top.get(key).and_then(|n| n.map(cx)) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for (name, node) in map.entries(cx) {
+        cx.error(&node.path, "not supported yet");
+        names.push(name);
+    }
+    names
+}
+
+/// `telemetry: { attributes, metrics, exporters }`; returns whether a stdout exporter is set.
+fn read_telemetry(cx: &mut Cx, node: &Node) -> bool {
+    let Some(map) = node.map(cx) else {
+        return false;
+    };
+    map.check(
+        cx,
+        &[
+            ("attributes", Key::Known),
+            ("metrics", Key::Known),
+            ("exporters", Key::Known),
+        ],
+        "unknown key",
+    );
+    if let Some(attributes) = map.get("attributes").and_then(|n| n.map(cx)) {
+        for (_, value) in attributes.entries(cx) {
+            value.string(cx);
+        }
+    }
+    if let Some(metrics) = map.get("metrics") {
+        if metrics.strings(cx).is_some() {
+            cx.warn(&metrics.path, "metrics are not collected yet; ignored");
+        }
+    }
+    let mut stdout = false;
+    let Some(exporters) = map.get("exporters").and_then(|n| n.map(cx)) else {
+        return false;
+    };
+    for (_, exporter) in exporters.entries(cx) {
+        let Some(exporter_map) = exporter.map(cx) else {
+            continue;
+        };
+        exporter_map.check(
+            cx,
+            &[("type", Key::Known), ("options", Key::Known)],
+            "unknown key",
+        );
+        let Some(type_name) = exporter_map
+            .require(cx, "type")
+            .and_then(|n| n.string(cx))
+        else {
+            continue;
+        };
+        match type_name.as_str() {
+            "stdout" => {
+                stdout = true;
+                if let Some(options) = exporter_map.get("options") {
+                    cx.warn(&options.path, "stdout exporter options are ignored");
+                }
+            }
+            "prometheus" => cx.error(&exporter.path, "prometheus exporter not supported yet"),
+            other => cx.error(
+                &exporter_map.key_path("type"),
+                format!("exporter type {other:?} not supported"),
+            ),
+        }
+    }
+    stdout
+}

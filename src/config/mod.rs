@@ -1,0 +1,82 @@
+//! `zilla.yaml` read once at start into a typed [`Plan`].
+//!
+//! Everything is checked up front and every problem is reported with its YAML path
+//! (`bindings.north_http_server.options.overrides: not supported`); nothing downstream looks at
+//! YAML. The module depends on nothing else in the server (only `proto` and `yaml-rust2`).
+//!
+//! Files: `document` (top level: name, guards, vaults, telemetry), `loader` (binding table,
+//! exits, cycles, routes, reachability), one file per binding family (`tcp`, `http`, `sse`,
+//! `kafka`, `files`), `with` (route path patterns and `with` templates), `yaml` (walking the tree
+//! with paths), `env` (`${{env.NAME}}`), `pattern` (globs, path patterns, templates), `direct`
+//! (the no-file mode).
+
+pub mod pattern;
+pub mod plan;
+
+mod direct;
+mod document;
+mod env;
+mod files;
+mod http;
+mod kafka;
+mod loader;
+mod sse;
+mod tcp;
+mod with;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use yaml_rust2::YamlLoader;
+
+pub use direct::direct;
+pub use pattern::{Glob, Guarded, NoGuard, Params, PathPattern, Template};
+pub use plan::*;
+
+/// Reads and resolves a configuration file. Relative paths in it (filesystem `location`) are
+/// taken from the file's directory; `${{env.NAME}}` comes from the process environment.
+pub fn load(path: &Path) -> Result<Plan, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => Path::new(".").to_owned(),
+    };
+    parse(&text, &base_dir, &|name| std::env::var(name).ok())
+}
+
+/// Parses and resolves configuration text. `base_dir` resolves relative paths; `env` supplies
+/// `${{env.NAME}}` values.
+pub fn parse(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let documents = YamlLoader::load_from_str(text).map_err(|e| {
+        vec![ConfigError {
+            path: yaml::ROOT.to_owned(),
+            message: format!("invalid YAML: {e}"),
+        }]
+    })?;
+    match &documents[..] {
+        [document] => document::read(document, base_dir, env),
+        [] => Err(vec![ConfigError {
+            path: yaml::ROOT.to_owned(),
+            message: "empty configuration".to_owned(),
+        }]),
+        [..] => Err(vec![ConfigError {
+            path: yaml::ROOT.to_owned(),
+            message: format!(
+                "{} YAML documents: expected exactly one",
+                documents.len()
+            ),
+        }]),
+    }
+}

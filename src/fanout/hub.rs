@@ -1,0 +1,335 @@
+//! The worker-local fan-out hub: everything a worker knows about topics, the partitions it
+//! owns, and its streams. One per worker, behind `Rc<RefCell<_>>`; methods are synchronous and
+//! never awaited while borrowed. Messages for other workers are queued in `outbox` and sent by
+//! `flush` once the borrow is released.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::event_id::IdTemplate;
+use slab::Slab;
+
+use super::encode::EventEncoder;
+use super::filter::Filter;
+use super::message::{Message, PartKey, StreamKey};
+use super::owner::OwnedPartition;
+use super::stream_io::{EndReason, SharedIo, StreamIo};
+use super::view::{Start, TopicView};
+use crate::config::plan::DefaultOffset;
+use crate::kafka::client::ClusterClient;
+use crate::runtime::mesh::Mesh;
+use crate::runtime::signal::Signal;
+
+/// Tunables of the fan-out (from the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Outbound bytes a stream may have pending before it is ended as too slow.
+    pub stream_budget: usize,
+    /// Bytes of recent chunks kept per partition for replay (the cache).
+    pub cache_bytes: usize,
+    /// Idle comment interval in seconds; 0 disables it.
+    pub heartbeat_secs: u64,
+    /// How long a request waits for topic metadata before 404 / 503.
+    pub metadata_timeout: Duration,
+    /// Seconds a topic view without streams is kept before it is dropped.
+    pub view_linger_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            stream_budget: 1 << 20,
+            cache_bytes: 64 << 20,
+            heartbeat_secs: 15,
+            metadata_timeout: Duration::from_secs(5),
+            view_linger_secs: 30,
+        }
+    }
+}
+
+/// What a request asks of the fan-out.
+pub struct OpenRequest {
+    pub cluster: usize,
+    pub topic: String,
+    pub filters: Vec<Filter>,
+    pub template: IdTemplate,
+    pub start: Start,
+    pub default_offset: DefaultOffset,
+    /// HTTP/1.1 chunked framing (false: close-delimited body).
+    pub chunked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenError {
+    /// The topic does not exist (404).
+    NotFound,
+    /// Kafka did not answer within the metadata timeout (503).
+    Unavailable,
+    /// The server is shutting down (503).
+    ShuttingDown,
+}
+
+pub(super) struct Stream {
+    pub io: SharedIo,
+    pub generation: u64,
+    pub view: ViewKey,
+    pub group: usize,
+    /// (partition, next offset) in partition order; meaningful once started.
+    pub positions: Vec<(i32, i64)>,
+    pub start: Start,
+    pub default_offset: DefaultOffset,
+    pub live: bool,
+    /// Partitions with a backfill request in flight.
+    pub backfilling: Vec<bool>,
+}
+
+pub(super) type ViewKey = (usize, Arc<str>);
+
+pub struct Hub {
+    pub worker: usize,
+    pub(super) mesh: Arc<Mesh>,
+    pub clusters: Vec<Rc<ClusterClient>>,
+    pub settings: Settings,
+    pub(super) views: HashMap<ViewKey, TopicView>,
+    pub(super) owned: HashMap<PartKey, OwnedPartition>,
+    pub(super) streams: Slab<Stream>,
+    next_generation: u64,
+    pub(super) encoder: EventEncoder,
+    /// One encoded event per id template, reused for every event.
+    pub(super) scratch: [Vec<u8>; 2],
+    /// Streams that received bytes in the current delivery, to wake once each.
+    pub(super) touched: Vec<usize>,
+    pub(super) ended: Vec<usize>,
+    pub(super) outbox: VecDeque<(usize, Message)>,
+    /// Per destination: messages waiting for room in its inbox, in order.
+    overflow: Vec<VecDeque<Message>>,
+    overflow_draining: Vec<bool>,
+    topics: HashMap<String, Arc<str>>,
+    /// Coarse clock in seconds since the worker started (advanced by the tick task).
+    pub now: u64,
+    pub shutting_down: bool,
+    pub shutdown: Signal<()>,
+    /// Partitions whose fetch loop has a metadata refresh pending.
+    pub(super) fetch_loops: HashMap<(usize, i32), ()>,
+}
+
+pub type SharedHub = Rc<RefCell<Hub>>;
+
+impl Hub {
+    pub fn new(
+        worker: usize,
+        mesh: Arc<Mesh>,
+        clusters: Vec<Rc<ClusterClient>>,
+        settings: Settings,
+    ) -> SharedHub {
+        let workers = mesh.workers();
+        Rc::new(RefCell::new(Hub {
+            worker,
+            mesh,
+            clusters,
+            settings,
+            views: HashMap::new(),
+            owned: HashMap::new(),
+            streams: Slab::new(),
+            next_generation: 1,
+            encoder: EventEncoder::default(),
+            scratch: [Vec::new(), Vec::new()],
+            touched: Vec::new(),
+            ended: Vec::new(),
+            outbox: VecDeque::new(),
+            overflow: (0..workers).map(|_| VecDeque::new()).collect(),
+            overflow_draining: vec![false; workers],
+            topics: HashMap::new(),
+            now: 0,
+            shutting_down: false,
+            shutdown: Signal::new(),
+            fetch_loops: HashMap::new(),
+        }))
+    }
+
+    pub fn workers(&self) -> usize {
+        self.mesh.workers()
+    }
+
+    pub fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(topic) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(topic);
+        self.topics.insert(topic.to_owned(), t.clone());
+        t
+    }
+
+    pub(super) fn send(&mut self, to: usize, msg: Message) {
+        self.outbox.push_back((to, msg));
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Dispatches one message from another worker (or from this one, via the outbox).
+    pub fn handle(&mut self, msg: Message, hub: &SharedHub) {
+        match msg {
+            Message::Subscribe { key, worker, hint } => self.on_subscribe(key, worker, hint, hub),
+            Message::Subscribed {
+                key,
+                snapshot,
+                head,
+                earliest,
+                latest,
+            } => self.on_subscribed(key, snapshot, head, earliest, latest),
+            Message::SubscribeFailed { key, reason } => self.on_subscribe_failed(key, &reason),
+            Message::Append { key, chunk } => self.on_append(&key, chunk),
+            Message::Unsubscribe { key, worker } => self.on_unsubscribe(key, worker),
+            Message::Backfill {
+                key,
+                from,
+                worker,
+                stream,
+            } => self.on_backfill(key, from, worker, stream, hub),
+            Message::BackfillData { key, stream, chunk } => {
+                self.on_backfill_data(&key, stream, &chunk)
+            }
+            Message::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    pub fn begin_shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        for (_, s) in self.streams.iter() {
+            s.io.borrow_mut().finish(EndReason::Shutdown);
+        }
+        self.shutdown.set(());
+    }
+
+    /// Registers a stream on `view` (which must exist) and returns its key and I/O state.
+    pub(super) fn insert_stream(&mut self, req: &OpenRequest, view: ViewKey, group: usize) -> (StreamKey, SharedIo) {
+        let io = StreamIo::new(req.chunked, self.settings.stream_budget, self.now);
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let slot = self.streams.insert(Stream {
+            io: io.clone(),
+            generation,
+            view,
+            group,
+            positions: Vec::new(),
+            start: req.start.clone(),
+            default_offset: req.default_offset,
+            live: false,
+            backfilling: Vec::new(),
+        });
+        (StreamKey { slot, generation }, io)
+    }
+
+    pub(super) fn stream(&self, key: StreamKey) -> Option<&Stream> {
+        self.streams
+            .get(key.slot)
+            .filter(|s| s.generation == key.generation)
+    }
+
+    /// The connection is gone (or the stream ended): forget the stream.
+    pub fn close_stream(&mut self, key: StreamKey) {
+        if self.stream(key).is_none() {
+            return;
+        }
+        let s = self.streams.remove(key.slot);
+        if let Some(view) = self.views.get_mut(&s.view) {
+            view.detach(key.slot, s.group);
+            view.release(s.group, self.now);
+        }
+    }
+
+    /// Ends streams collected in `ended` during a delivery (over budget).
+    pub(super) fn reap_ended(&mut self) {
+        while let Some(slot) = self.ended.pop() {
+            if let Some(s) = self.streams.get(slot) {
+                let view = s.view.clone();
+                let group = s.group;
+                if let Some(v) = self.views.get_mut(&view) {
+                    v.detach(slot, group);
+                }
+                // The slab entry stays until the connection calls `close_stream`.
+                if let Some(s) = self.streams.get_mut(slot) {
+                    s.live = false;
+                }
+            }
+        }
+    }
+
+    /// Wakes every stream that got bytes in the last delivery.
+    pub(super) fn wake_touched(&mut self) {
+        while let Some(slot) = self.touched.pop() {
+            if let Some(s) = self.streams.get(slot) {
+                s.io.borrow_mut().wake();
+            }
+        }
+    }
+
+    /// One tick per second: heartbeats for idle streams, dropping idle views.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        let hb = self.settings.heartbeat_secs;
+        if hb > 0 {
+            for (_, s) in self.streams.iter() {
+                let mut io = s.io.borrow_mut();
+                if io.end.is_none() && io.pending() == 0 && self.now >= io.last_activity + hb {
+                    let now = self.now;
+                    io.push(b":\n\n", now);
+                    io.wake();
+                }
+            }
+        }
+        self.drop_idle_views();
+    }
+}
+
+/// Sends everything queued in the hub's outbox: local messages are handled right here (in
+/// order), remote ones go to their inbox, or to an ordered overflow drained by a task when full.
+pub fn flush(hub: &SharedHub) {
+    loop {
+        let next = hub.borrow_mut().outbox.pop_front();
+        let Some((to, msg)) = next else { return };
+        let me = hub.borrow().worker;
+        if to == me {
+            hub.borrow_mut().handle(msg, hub);
+            continue;
+        }
+        let mut h = hub.borrow_mut();
+        if !h.overflow[to].is_empty() {
+            h.overflow[to].push_back(msg);
+            continue;
+        }
+        if let Err(msg) = h.mesh.try_send(to, msg) {
+            h.overflow[to].push_back(msg);
+            if !h.overflow_draining[to] {
+                h.overflow_draining[to] = true;
+                drop(h);
+                let hub = hub.clone();
+                monoio::spawn(drain_overflow(hub, to));
+            }
+        }
+    }
+}
+
+async fn drain_overflow(hub: SharedHub, to: usize) {
+    loop {
+        let (mesh, msg) = {
+            let mut h = hub.borrow_mut();
+            match h.overflow[to].pop_front() {
+                Some(m) => (h.mesh.clone(), m),
+                None => {
+                    h.overflow_draining[to] = false;
+                    return;
+                }
+            }
+        };
+        mesh.send(to, msg).await;
+    }
+}

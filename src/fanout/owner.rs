@@ -1,0 +1,467 @@
+//! The owner side: each topic-partition is fetched by exactly one worker (`PartKey::owner`) for
+//! the whole process, however many streams on however many workers read it. The owner keeps the
+//! partition's recent chunks (the cache), answers subscriptions with a snapshot of it, appends
+//! every new chunk to each subscribed worker, and serves one-shot backfills for streams older
+//! than the cache.
+//!
+//! One long-poll fetch loop runs per (cluster, leader broker) and carries every owned partition
+//! that broker leads. Connection loss and leadership moves are retried with capped backoff and a
+//! metadata refresh; the fetch position only advances when a chunk is published, so streams
+//! that stay connected see neither a gap nor a duplicate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::hub::{flush, Hub, SharedHub};
+use super::message::{Message, PartKey, StartHint, StreamKey};
+use crate::kafka::chunk::Chunk;
+use crate::kafka::client::{EARLIEST, LATEST};
+use crate::kafka::error::KafkaError;
+use crate::kafka::fetch::{fetch, FetchPosition, Outcome};
+
+/// Long-poll wait of the shared fetch.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Attempts to start a partition (metadata + offsets) before its subscribers are told it failed.
+const START_ATTEMPTS: u32 = 20;
+
+#[derive(Debug, PartialEq, Eq)]
+enum OwnerState {
+    Starting,
+    Active,
+}
+
+pub(super) struct OwnedPartition {
+    state: OwnerState,
+    hint: StartHint,
+    subscribers: Vec<usize>,
+    pending: Vec<usize>,
+    cache: VecDeque<Arc<Chunk>>,
+    cache_bytes: usize,
+    fetch_pos: i64,
+    earliest: i64,
+    latest: i64,
+    leader: i32,
+}
+
+fn backoff_next(d: Duration) -> Duration {
+    (d * 2).min(BACKOFF_MAX)
+}
+
+impl Hub {
+    pub(super) fn on_subscribe(&mut self, key: PartKey, worker: usize, hint: StartHint, hub: &SharedHub) {
+        match self.owned.get_mut(&key) {
+            Some(op) if op.state == OwnerState::Active => {
+                if !op.subscribers.contains(&worker) {
+                    op.subscribers.push(worker);
+                }
+                let msg = Message::Subscribed {
+                    key: key.clone(),
+                    snapshot: op.cache.iter().cloned().collect(),
+                    head: op.fetch_pos,
+                    earliest: op.earliest,
+                    latest: op.latest,
+                };
+                self.send(worker, msg);
+            }
+            Some(op) => {
+                if !op.pending.contains(&worker) {
+                    op.pending.push(worker);
+                }
+            }
+            None => {
+                self.owned.insert(
+                    key.clone(),
+                    OwnedPartition {
+                        state: OwnerState::Starting,
+                        hint,
+                        subscribers: Vec::new(),
+                        pending: vec![worker],
+                        cache: VecDeque::new(),
+                        cache_bytes: 0,
+                        fetch_pos: 0,
+                        earliest: 0,
+                        latest: 0,
+                        leader: -1,
+                    },
+                );
+                monoio::spawn(start_partition(hub.clone(), key));
+            }
+        }
+    }
+
+    pub(super) fn on_unsubscribe(&mut self, key: PartKey, worker: usize) {
+        if let Some(op) = self.owned.get_mut(&key) {
+            op.subscribers.retain(|&w| w != worker);
+            op.pending.retain(|&w| w != worker);
+            if op.subscribers.is_empty() && op.pending.is_empty() && op.state == OwnerState::Active {
+                // The fetch loop drops it from its next request.
+                self.owned.remove(&key);
+            }
+        }
+    }
+
+    fn activate(&mut self, key: &PartKey, leader: i32, earliest: i64, latest: i64) {
+        let Some(op) = self.owned.get_mut(key) else {
+            return;
+        };
+        op.state = OwnerState::Active;
+        op.leader = leader;
+        op.earliest = earliest;
+        op.latest = latest;
+        op.fetch_pos = match op.hint {
+            StartHint::Earliest => earliest,
+            StartHint::Latest => latest,
+        };
+        let pending = std::mem::take(&mut op.pending);
+        let head = op.fetch_pos;
+        for w in pending {
+            if !op.subscribers.contains(&w) {
+                op.subscribers.push(w);
+            }
+            let msg = Message::Subscribed {
+                key: key.clone(),
+                snapshot: Vec::new(),
+                head,
+                earliest,
+                latest,
+            };
+            self.outbox.push_back((w, msg));
+        }
+    }
+
+    fn fail_start(&mut self, key: &PartKey, reason: String) {
+        if let Some(op) = self.owned.remove(key) {
+            for w in op.pending.into_iter().chain(op.subscribers) {
+                self.send(
+                    w,
+                    Message::SubscribeFailed {
+                        key: key.clone(),
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Appends a fetched chunk to the cache and to every subscribed worker.
+    fn publish(&mut self, key: &PartKey, chunk: Chunk) {
+        let cap = self.settings.cache_bytes;
+        let Some(op) = self.owned.get_mut(key) else {
+            return;
+        };
+        if chunk.first_offset != op.fetch_pos {
+            return; // a stale response for a position we already moved past
+        }
+        op.fetch_pos = chunk.next_offset;
+        op.latest = op.latest.max(chunk.stable_offset);
+        let chunk = Arc::new(chunk);
+        op.cache_bytes += chunk.size;
+        op.cache.push_back(chunk.clone());
+        while op.cache_bytes > cap && op.cache.len() > 1 {
+            if let Some(c) = op.cache.pop_front() {
+                op.cache_bytes -= c.size;
+            }
+        }
+        let subscribers = op.subscribers.clone();
+        for w in subscribers {
+            self.send(
+                w,
+                Message::Append {
+                    key: key.clone(),
+                    chunk: chunk.clone(),
+                },
+            );
+        }
+    }
+
+    /// The positions a fetch loop for `leader` should ask for now.
+    fn fetch_positions(&self, cluster: usize, leader: i32) -> Vec<(PartKey, FetchPosition)> {
+        self.owned
+            .iter()
+            .filter(|(k, op)| k.cluster == cluster && op.state == OwnerState::Active && op.leader == leader)
+            .map(|(k, op)| {
+                (
+                    k.clone(),
+                    FetchPosition {
+                        topic: k.topic.clone(),
+                        partition: k.partition,
+                        offset: op.fetch_pos,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn set_leader(&mut self, key: &PartKey, leader: i32) -> bool {
+        match self.owned.get_mut(key) {
+            Some(op) if op.leader != leader => {
+                op.leader = leader;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn on_backfill(
+        &mut self,
+        key: PartKey,
+        from: i64,
+        worker: usize,
+        stream: StreamKey,
+        hub: &SharedHub,
+    ) {
+        let leader = self.owned.get(&key).map_or(-1, |op| op.leader);
+        monoio::spawn(backfill(hub.clone(), key, from, worker, stream, leader));
+    }
+}
+
+fn ensure_fetch_loop(hub: &SharedHub, cluster: usize, leader: i32) {
+    if leader < 0 {
+        return;
+    }
+    let mut h = hub.borrow_mut();
+    if h.fetch_loops.insert((cluster, leader), ()).is_none() {
+        drop(h);
+        monoio::spawn(broker_fetch_loop(hub.clone(), cluster, leader));
+    }
+}
+
+/// Finds the leader and the earliest/latest offsets, then activates the partition.
+async fn start_partition(hub: SharedHub, key: PartKey) {
+    let client = hub.borrow().clusters[key.cluster].clone();
+    let mut backoff = BACKOFF_MIN;
+    let mut last = String::new();
+    for _ in 0..START_ATTEMPTS {
+        match start_once(&client, &key).await {
+            Ok((leader, earliest, latest)) => {
+                hub.borrow_mut().activate(&key, leader, earliest, latest);
+                ensure_fetch_loop(&hub, key.cluster, leader);
+                flush(&hub);
+                return;
+            }
+            Err(e) => {
+                crate::debug!("start {}/{}: {e}", key.topic, key.partition);
+                last = e.to_string();
+            }
+        }
+        if hub.borrow().shutting_down {
+            return;
+        }
+        monoio::time::sleep(backoff).await;
+        backoff = backoff_next(backoff);
+    }
+    hub.borrow_mut().fail_start(&key, last);
+    flush(&hub);
+}
+
+async fn start_once(
+    client: &crate::kafka::client::ClusterClient,
+    key: &PartKey,
+) -> Result<(i32, i64, i64), KafkaError> {
+    let meta = client.metadata(&key.topic).await?;
+    let leader = meta
+        .partitions
+        .iter()
+        .find(|p| p.partition == key.partition)
+        .map(|p| p.leader)
+        .ok_or(KafkaError::UnknownTopic)?;
+    if leader < 0 {
+        return Err(KafkaError::Code(5));
+    }
+    let earliest = client
+        .list_offset(leader, &key.topic, key.partition, EARLIEST)
+        .await?;
+    let latest = client
+        .list_offset(leader, &key.topic, key.partition, LATEST)
+        .await?;
+    Ok((leader, earliest, latest))
+}
+
+/// Re-reads leaders for the topics of `keys`; partitions that moved get a loop on their new
+/// leader. Errors are left for the next attempt.
+async fn refresh_leaders(hub: &SharedHub, cluster: usize, keys: &[PartKey]) {
+    let client = hub.borrow().clusters[cluster].clone();
+    let mut topics: Vec<Arc<str>> = keys.iter().map(|k| k.topic.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    for topic in topics {
+        let Ok(meta) = client.metadata(&topic).await else {
+            continue;
+        };
+        for k in keys.iter().filter(|k| k.topic == topic) {
+            let Some(p) = meta.partitions.iter().find(|p| p.partition == k.partition) else {
+                continue;
+            };
+            if hub.borrow_mut().set_leader(k, p.leader) {
+                crate::info!(
+                    "topic {} partition {}: leader is now broker {}",
+                    k.topic,
+                    k.partition,
+                    p.leader
+                );
+                ensure_fetch_loop(hub, cluster, p.leader);
+            }
+        }
+    }
+}
+
+/// The shared long-poll fetch for every owned partition led by `leader`.
+async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
+    let client = hub.borrow().clusters[cluster].clone();
+    let mut conn = None;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let wanted = {
+            let h = hub.borrow();
+            if h.shutting_down {
+                Vec::new()
+            } else {
+                h.fetch_positions(cluster, leader)
+            }
+        };
+        if wanted.is_empty() {
+            hub.borrow_mut().fetch_loops.remove(&(cluster, leader));
+            return;
+        }
+        let keys: Vec<PartKey> = wanted.iter().map(|(k, _)| k.clone()).collect();
+        let positions: Vec<FetchPosition> = wanted.into_iter().map(|(_, p)| p).collect();
+        if conn.is_none() {
+            match client.connect_node(leader).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    crate::warn!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    monoio::time::sleep(backoff).await;
+                    backoff = backoff_next(backoff);
+                    refresh_leaders(&hub, cluster, &keys).await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let version = client.versions().map_or(4, |v| v.fetch);
+        match fetch(c, version, &positions, MAX_WAIT).await {
+            Ok(outcomes) => {
+                backoff = BACKOFF_MIN;
+                let mut moved = Vec::new();
+                for ((key, pos), outcome) in keys.iter().zip(&positions).zip(outcomes) {
+                    match outcome {
+                        Outcome::Records(chunk) => {
+                            if chunk.next_offset > pos.offset || !chunk.records().is_empty() {
+                                hub.borrow_mut().publish(key, chunk);
+                            }
+                        }
+                        Outcome::OutOfRange => {
+                            out_of_range(&hub, &client, key, pos.offset, leader).await;
+                        }
+                        Outcome::Error(e) => {
+                            if e.needs_metadata() {
+                                moved.push(key.clone());
+                            } else {
+                                crate::warn!("topic {} partition {}: fetch: {e}", key.topic, key.partition);
+                            }
+                        }
+                    }
+                }
+                flush(&hub);
+                if !moved.is_empty() {
+                    monoio::time::sleep(backoff).await;
+                    backoff = backoff_next(backoff);
+                    refresh_leaders(&hub, cluster, &moved).await;
+                }
+            }
+            Err(e) => {
+                crate::warn!("kafka broker {leader}: fetch failed: {e}; reconnecting in {backoff:?}");
+                conn = None;
+                monoio::time::sleep(backoff).await;
+                backoff = backoff_next(backoff);
+                refresh_leaders(&hub, cluster, &keys).await;
+            }
+        }
+    }
+}
+
+/// OFFSET_OUT_OF_RANGE: the position fell below retention; move to the earliest record.
+async fn out_of_range(
+    hub: &SharedHub,
+    client: &crate::kafka::client::ClusterClient,
+    key: &PartKey,
+    pos: i64,
+    leader: i32,
+) {
+    match client.list_offset(leader, &key.topic, key.partition, EARLIEST).await {
+        Ok(earliest) if earliest > pos => {
+            crate::warn!(
+                "topic {} partition {}: offset {pos} no longer retained; continuing at {earliest}",
+                key.topic,
+                key.partition
+            );
+            hub.borrow_mut()
+                .publish(key, Chunk::jump(key.partition, pos, earliest, earliest));
+        }
+        Ok(earliest) => {
+            crate::warn!(
+                "topic {} partition {}: offset {pos} out of range (earliest {earliest})",
+                key.topic,
+                key.partition
+            );
+        }
+        Err(e) => crate::warn!("topic {} partition {}: list offsets: {e}", key.topic, key.partition),
+    }
+}
+
+/// One-shot read of `from` for a stream older than the cache.
+async fn backfill(hub: SharedHub, key: PartKey, from: i64, worker: usize, stream: StreamKey, leader: i32) {
+    let client = hub.borrow().clusters[key.cluster].clone();
+    let mut backoff = BACKOFF_MIN;
+    let chunk = loop {
+        if hub.borrow().shutting_down {
+            return;
+        }
+        let leader = match hub.borrow().owned.get(&key) {
+            Some(op) if op.leader >= 0 => op.leader,
+            _ => leader,
+        };
+        let attempt = async {
+            let mut conn = client.connect_node(leader).await?;
+            let version = client.versions().map_or(4, |v| v.fetch);
+            let pos = FetchPosition {
+                topic: key.topic.clone(),
+                partition: key.partition,
+                offset: from,
+            };
+            let out = fetch(&mut conn, version, std::slice::from_ref(&pos), Duration::ZERO).await?;
+            client.checkin(conn);
+            Ok::<_, KafkaError>(out)
+        };
+        match attempt.await {
+            Ok(mut out) => match out.pop() {
+                Some(Outcome::Records(chunk)) => break chunk,
+                Some(Outcome::OutOfRange) => {
+                    match client.list_offset(leader, &key.topic, key.partition, EARLIEST).await {
+                        Ok(earliest) if earliest > from => {
+                            break Chunk::jump(key.partition, from, earliest, earliest)
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Outcome::Error(e)) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
+                None => {}
+            },
+            Err(e) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
+        }
+        monoio::time::sleep(backoff).await;
+        backoff = backoff_next(backoff);
+    };
+    hub.borrow_mut().send(
+        worker,
+        Message::BackfillData {
+            key,
+            stream,
+            chunk: Arc::new(chunk),
+        },
+    );
+    flush(&hub);
+}

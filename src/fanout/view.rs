@@ -1,0 +1,698 @@
+//! A worker's view of one topic: a mirror of each partition's recent chunks (the same
+//! `Arc<Chunk>`s the owner holds), the worker's streams grouped by (filters, id template), and
+//! the delivery paths.
+//!
+//! Two kinds of stream:
+//! - *live* streams sit exactly at the head of every partition. Their ids are identical, so each
+//!   record is filtered once per group and encoded once per id template, and the same bytes are
+//!   appended to every live stream of the group.
+//! - *catching-up* streams (resumed from an older id, started at the earliest record, or waiting
+//!   for a position ahead of the head) are pumped one by one from the mirror, or from one-shot
+//!   backfill fetches when they are older than the mirror, each under half its budget at a time.
+//!   When a catching-up stream reaches the head of every partition it joins its group's live
+//!   list, so it continues with the next appended chunk: no gap, no duplicate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use proto::event_id::IdTemplate;
+
+use super::filter::{matches_any, Filter};
+use super::hub::{flush, Hub, OpenError, OpenRequest, SharedHub, Stream, ViewKey};
+use super::message::{Message, PartKey, StartHint, StreamKey};
+use super::stream_io::{EndReason, SharedIo};
+use crate::config::plan::DefaultOffset;
+use crate::kafka::chunk::Chunk;
+use crate::kafka::client::TopicMeta;
+use crate::kafka::error::KafkaError;
+use crate::runtime::signal::Signal;
+
+/// Where a stream starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// No id: the topic's `defaultOffset` (historical or live).
+    Default,
+    /// A decoded Last-Event-ID: partitions listed start at their offset (-1 live, -2 or unlisted
+    /// historical), as the reference does.
+    Ids(Vec<(i32, i64)>),
+    /// A malformed id: replay everything from the earliest record (as the reference).
+    Historical,
+}
+
+pub(super) struct PartView {
+    mirror: VecDeque<Arc<Chunk>>,
+    bytes: usize,
+    /// Next offset the owner will append.
+    head: i64,
+    earliest: i64,
+    latest: i64,
+    ready: bool,
+}
+
+impl PartView {
+    fn low(&self) -> i64 {
+        self.mirror.front().map_or(self.head, |c| c.first_offset)
+    }
+
+    fn historical(&self) -> i64 {
+        self.low().min(self.earliest)
+    }
+
+    fn live(&self) -> i64 {
+        self.head.max(self.latest)
+    }
+
+    fn chunk_at(&self, pos: i64) -> Option<&Arc<Chunk>> {
+        let i = self.mirror.partition_point(|c| c.next_offset <= pos);
+        self.mirror.get(i)
+    }
+
+    fn evict(&mut self, cap: usize) {
+        while self.bytes > cap && self.mirror.len() > 1 {
+            if let Some(c) = self.mirror.pop_front() {
+                self.bytes -= c.size;
+            }
+        }
+    }
+}
+
+pub(super) struct Group {
+    filters: Vec<Filter>,
+    template: IdTemplate,
+    live: Vec<usize>,
+    members: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViewState {
+    Resolving,
+    Subscribing { remaining: usize },
+    Ready,
+}
+
+pub(super) struct TopicView {
+    cluster: usize,
+    topic: Arc<str>,
+    state: ViewState,
+    hint: StartHint,
+    parts: Vec<PartView>,
+    /// (partition, head): the id of a live stream; the record's own entry is bumped while encoding.
+    progress: Vec<(i32, i64)>,
+    groups: Vec<Group>,
+    waiting: Vec<usize>,
+    catching_up: Vec<usize>,
+    members: usize,
+    idle_since: Option<u64>,
+    meta: Signal<Result<(), OpenError>>,
+}
+
+impl TopicView {
+    fn part_index(&self, partition: i32) -> Option<usize> {
+        self.progress
+            .binary_search_by_key(&partition, |(p, _)| *p)
+            .ok()
+    }
+
+    fn key(&self, index: usize) -> PartKey {
+        PartKey {
+            cluster: self.cluster,
+            topic: self.topic.clone(),
+            partition: self.progress[index].0,
+        }
+    }
+
+    fn group_for(&mut self, filters: &[Filter], template: IdTemplate) -> usize {
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| g.template == template && g.filters == filters)
+        {
+            return i;
+        }
+        if let Some(i) = self.groups.iter().position(|g| g.members == 0) {
+            let g = &mut self.groups[i];
+            g.filters = filters.to_vec();
+            g.template = template;
+            return i;
+        }
+        self.groups.push(Group {
+            filters: filters.to_vec(),
+            template,
+            live: Vec::new(),
+            members: 0,
+        });
+        self.groups.len() - 1
+    }
+
+    /// Removes a stream from the live, waiting and catching-up lists (idempotent).
+    pub(super) fn detach(&mut self, slot: usize, group: usize) {
+        if let Some(g) = self.groups.get_mut(group) {
+            if let Some(i) = g.live.iter().position(|&s| s == slot) {
+                g.live.swap_remove(i);
+            }
+        }
+        for list in [&mut self.waiting, &mut self.catching_up] {
+            if let Some(i) = list.iter().position(|&s| s == slot) {
+                list.swap_remove(i);
+            }
+        }
+    }
+
+    /// The stream is gone: its group and the view lose a member.
+    pub(super) fn release(&mut self, group: usize, now: u64) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.members = g.members.saturating_sub(1);
+        }
+        self.members = self.members.saturating_sub(1);
+        if self.members == 0 {
+            self.idle_since = Some(now);
+        }
+    }
+}
+
+fn template_slot(t: IdTemplate) -> usize {
+    match t {
+        IdTemplate::Etag => 0,
+        IdTemplate::KeyAndEtag => 1,
+    }
+}
+
+/// Opens a stream: waits for the topic's metadata (404 / 503 after the metadata timeout), then
+/// registers the stream; it starts delivering once every partition is subscribed.
+pub async fn open_stream(
+    hub: &SharedHub,
+    req: OpenRequest,
+) -> Result<(StreamKey, SharedIo), OpenError> {
+    let (vkey, meta) = {
+        let mut h = hub.borrow_mut();
+        if h.shutting_down {
+            return Err(OpenError::ShuttingDown);
+        }
+        let topic = h.intern(&req.topic);
+        let vkey: ViewKey = (req.cluster, topic.clone());
+        let now = h.now;
+        if !h.views.contains_key(&vkey) {
+            let hint = match req.default_offset {
+                DefaultOffset::Historical => StartHint::Earliest,
+                DefaultOffset::Live => StartHint::Latest,
+            };
+            h.views.insert(
+                vkey.clone(),
+                TopicView {
+                    cluster: req.cluster,
+                    topic,
+                    state: ViewState::Resolving,
+                    hint,
+                    parts: Vec::new(),
+                    progress: Vec::new(),
+                    groups: Vec::new(),
+                    waiting: Vec::new(),
+                    catching_up: Vec::new(),
+                    members: 0,
+                    idle_since: Some(now),
+                    meta: Signal::new(),
+                },
+            );
+            monoio::spawn(resolve_view(hub.clone(), vkey.clone()));
+        }
+        let meta = h.views[&vkey].meta.clone();
+        (vkey, meta)
+    };
+    meta.wait().await?;
+    let opened = {
+        let mut h = hub.borrow_mut();
+        if h.shutting_down {
+            return Err(OpenError::ShuttingDown);
+        }
+        let Some(view) = h.views.get_mut(&vkey) else {
+            return Err(OpenError::Unavailable);
+        };
+        let group = view.group_for(&req.filters, req.template);
+        view.groups[group].members += 1;
+        view.members += 1;
+        view.idle_since = None;
+        let ready = view.state == ViewState::Ready;
+        let (key, io) = h.insert_stream(&req, vkey.clone(), group);
+        if ready {
+            h.start_stream(key.slot);
+        } else if let Some(view) = h.views.get_mut(&vkey) {
+            view.waiting.push(key.slot);
+        }
+        (key, io)
+    };
+    flush(hub);
+    Ok(opened)
+}
+
+async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
+    let (client, timeout) = {
+        let h = hub.borrow();
+        (h.clusters[vkey.0].clone(), h.settings.metadata_timeout)
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = OpenError::Unavailable;
+    loop {
+        match monoio::time::timeout_at(deadline.into(), client.metadata(&vkey.1)).await {
+            Ok(Ok(meta)) => {
+                hub.borrow_mut().on_metadata(&vkey, &meta);
+                flush(&hub);
+                return;
+            }
+            Ok(Err(KafkaError::UnknownTopic)) => last = OpenError::NotFound,
+            Ok(Err(e)) => {
+                crate::debug!("metadata for {}: {e}", vkey.1);
+                last = OpenError::Unavailable;
+            }
+            Err(_) => break,
+        }
+        let pause = std::time::Duration::from_millis(200);
+        if std::time::Instant::now() + pause >= deadline {
+            break;
+        }
+        monoio::time::sleep(pause).await;
+    }
+    let view = hub.borrow_mut().views.remove(&vkey);
+    if let Some(view) = view {
+        view.meta.set(Err(last));
+    }
+}
+
+impl Hub {
+    fn on_metadata(&mut self, vkey: &ViewKey, meta: &TopicMeta) {
+        let workers = self.workers();
+        let worker = self.worker;
+        let Some(view) = self.views.get_mut(vkey) else {
+            return;
+        };
+        view.parts = meta
+            .partitions
+            .iter()
+            .map(|_| PartView {
+                mirror: VecDeque::new(),
+                bytes: 0,
+                head: 0,
+                earliest: 0,
+                latest: 0,
+                ready: false,
+            })
+            .collect();
+        view.progress = meta.partitions.iter().map(|p| (p.partition, 0)).collect();
+        view.state = ViewState::Subscribing {
+            remaining: view.parts.len(),
+        };
+        let hint = view.hint;
+        let keys: Vec<PartKey> = (0..view.parts.len()).map(|i| view.key(i)).collect();
+        view.meta.set(Ok(()));
+        for key in keys {
+            let owner = key.owner(workers);
+            self.send(owner, Message::Subscribe { key, worker, hint });
+        }
+    }
+
+    pub(super) fn on_subscribed(
+        &mut self,
+        key: PartKey,
+        snapshot: Vec<Arc<Chunk>>,
+        head: i64,
+        earliest: i64,
+        latest: i64,
+    ) {
+        let vkey = (key.cluster, key.topic.clone());
+        let Some(view) = self.views.get_mut(&vkey) else {
+            let owner = key.owner(self.workers());
+            let worker = self.worker;
+            self.send(owner, Message::Unsubscribe { key, worker });
+            return;
+        };
+        let Some(i) = view.part_index(key.partition) else {
+            return;
+        };
+        let part = &mut view.parts[i];
+        if part.ready {
+            return;
+        }
+        part.bytes = snapshot.iter().map(|c| c.size).sum();
+        part.mirror = snapshot.into();
+        part.head = head;
+        part.earliest = earliest;
+        part.latest = latest;
+        part.ready = true;
+        view.progress[i].1 = head;
+        if let ViewState::Subscribing { remaining } = &mut view.state {
+            *remaining -= 1;
+            if *remaining == 0 {
+                view.state = ViewState::Ready;
+                let waiting = std::mem::take(&mut view.waiting);
+                for slot in waiting {
+                    self.start_stream(slot);
+                }
+                self.wake_touched();
+            }
+        }
+    }
+
+    pub(super) fn on_subscribe_failed(&mut self, key: PartKey, reason: &str) {
+        crate::warn!(
+            "topic {} partition {}: cannot subscribe: {reason}",
+            key.topic,
+            key.partition
+        );
+        let vkey = (key.cluster, key.topic.clone());
+        if let Some(view) = self.views.remove(&vkey) {
+            view.meta.set(Err(OpenError::Unavailable));
+            for (_, s) in self.streams.iter() {
+                if s.view == vkey {
+                    s.io.borrow_mut().finish(EndReason::Upstream);
+                }
+            }
+        }
+    }
+
+    /// Computes a new stream's positions and makes it live or starts catching it up.
+    pub(super) fn start_stream(&mut self, slot: usize) {
+        let Some(s) = self.streams.get_mut(slot) else {
+            return;
+        };
+        let Some(view) = self.views.get_mut(&s.view) else {
+            return;
+        };
+        s.positions = view
+            .parts
+            .iter()
+            .zip(&view.progress)
+            .map(|(part, &(pid, _))| {
+                let pos = match &s.start {
+                    Start::Ids(ids) => match ids.iter().rev().find(|(p, _)| *p == pid) {
+                        Some(&(_, o)) if o >= 0 => o,
+                        Some(&(_, -1)) => part.live(),
+                        _ => part.historical(),
+                    },
+                    Start::Historical => part.historical(),
+                    Start::Default => match s.default_offset {
+                        DefaultOffset::Historical => part.historical(),
+                        DefaultOffset::Live => part.live(),
+                    },
+                };
+                (pid, pos)
+            })
+            .collect();
+        s.backfilling = vec![false; view.parts.len()];
+        if s.positions.iter().zip(&view.parts).all(|(p, part)| p.1 == part.head) {
+            s.live = true;
+            view.groups[s.group].live.push(slot);
+        } else {
+            view.catching_up.push(slot);
+            self.pump(slot);
+        }
+    }
+
+    pub(super) fn on_append(&mut self, key: &PartKey, chunk: Arc<Chunk>) {
+        let vkey = (key.cluster, key.topic.clone());
+        let cap = self.settings.cache_bytes;
+        let now = self.now;
+        let Hub {
+            views,
+            streams,
+            encoder,
+            scratch,
+            touched,
+            ended,
+            ..
+        } = self;
+        let Some(view) = views.get_mut(&vkey) else {
+            return;
+        };
+        let Some(i) = view.part_index(key.partition) else {
+            return;
+        };
+        if !view.parts[i].ready {
+            return;
+        }
+        if chunk.first_offset != view.parts[i].head {
+            crate::warn!(
+                "topic {} partition {}: chunk at {} does not continue head {}",
+                key.topic,
+                key.partition,
+                chunk.first_offset,
+                view.parts[i].head
+            );
+        }
+        deliver_live(view, i, &chunk, streams, encoder, scratch, touched, ended, now);
+        let part = &mut view.parts[i];
+        part.head = chunk.next_offset;
+        part.latest = part.latest.max(chunk.stable_offset);
+        part.bytes += chunk.size;
+        part.mirror.push_back(chunk);
+        part.evict(cap);
+        view.progress[i].1 = part.head;
+        let pumps: Vec<usize> = view.catching_up.clone();
+        for slot in pumps {
+            self.pump(slot);
+        }
+        self.reap_ended();
+        self.wake_touched();
+    }
+
+    /// Fills a catching-up stream up to half its budget from the mirror, asking the owner for a
+    /// backfill where the stream is older than the mirror; promotes it to live at the head.
+    pub fn pump(&mut self, slot: usize) {
+        let now = self.now;
+        let worker = self.worker;
+        let workers = self.workers();
+        let Hub {
+            views,
+            streams,
+            encoder,
+            touched,
+            outbox,
+            ..
+        } = self;
+        let Some(s) = streams.get_mut(slot) else {
+            return;
+        };
+        if s.live || s.io.borrow().end.is_some() {
+            return;
+        }
+        let Some(view) = views.get_mut(&s.view) else {
+            return;
+        };
+        if view.state != ViewState::Ready {
+            return;
+        }
+        let target = s.io.borrow().budget() / 2;
+        let was_empty = s.io.borrow().pending() == 0;
+        let group = &view.groups[s.group];
+        'fill: loop {
+            let mut progressed = false;
+            for i in 0..view.parts.len() {
+                let part = &view.parts[i];
+                let pos = s.positions[i].1;
+                if pos >= part.head {
+                    continue;
+                }
+                if pos < part.low() {
+                    if !s.backfilling[i] {
+                        s.backfilling[i] = true;
+                        let key = view.key(i);
+                        let owner = key.owner(workers);
+                        outbox.push_back((
+                            owner,
+                            Message::Backfill {
+                                key,
+                                from: pos,
+                                worker,
+                                stream: StreamKey {
+                                    slot,
+                                    generation: s.generation,
+                                },
+                            },
+                        ));
+                    }
+                    continue;
+                }
+                let Some(chunk) = part.chunk_at(pos) else {
+                    continue;
+                };
+                let full = deliver_chunk(s, i, chunk, &group.filters, group.template, encoder, target, now);
+                progressed |= s.positions[i].1 != pos;
+                if full {
+                    break 'fill;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if was_empty && s.io.borrow().pending() > 0 {
+            touched.push(slot);
+        }
+        let at_head = s
+            .positions
+            .iter()
+            .zip(&view.parts)
+            .all(|(p, part)| p.1 == part.head);
+        if at_head && !s.backfilling.iter().any(|&b| b) {
+            s.live = true;
+            if let Some(k) = view.catching_up.iter().position(|&x| x == slot) {
+                view.catching_up.swap_remove(k);
+            }
+            view.groups[s.group].live.push(slot);
+        }
+    }
+
+    /// The writer drained a stream's buffer: a catching-up stream may take more.
+    pub fn on_drained(&mut self, key: StreamKey) {
+        let live = match self.stream(key) {
+            Some(s) => s.live,
+            None => return,
+        };
+        if !live {
+            self.pump(key.slot);
+            self.wake_touched();
+        }
+    }
+
+    pub(super) fn on_backfill_data(&mut self, key: &PartKey, stream: StreamKey, chunk: &Chunk) {
+        let now = self.now;
+        let Hub {
+            views, streams, encoder, ..
+        } = self;
+        let Some(s) = streams.get_mut(stream.slot) else {
+            return;
+        };
+        if s.generation != stream.generation {
+            return;
+        }
+        let Some(view) = views.get_mut(&s.view) else {
+            return;
+        };
+        let Some(i) = view.part_index(key.partition) else {
+            return;
+        };
+        s.backfilling[i] = false;
+        let pos = s.positions[i].1;
+        let group = &view.groups[s.group];
+        let target = s.io.borrow().budget() / 2;
+        let full = deliver_chunk(s, i, chunk, &group.filters, group.template, encoder, target, now);
+        if !full && s.positions[i].1 == pos && chunk.records().is_empty() {
+            // The broker has nothing between here and the cache: continue from the cache.
+            let low = view.parts[i].low();
+            crate::warn!(
+                "topic {} partition {}: backfill at {pos} returned nothing; continuing at {low}",
+                key.topic,
+                key.partition
+            );
+            s.positions[i].1 = pos.max(low);
+        }
+        self.pump(stream.slot);
+        if let Some(s) = self.streams.get(stream.slot) {
+            s.io.borrow_mut().wake();
+        }
+    }
+
+    /// Drops views nobody used for `view_linger_secs`, unsubscribing from their owners.
+    pub(super) fn drop_idle_views(&mut self) {
+        let linger = self.settings.view_linger_secs;
+        let now = self.now;
+        let idle: Vec<ViewKey> = self
+            .views
+            .iter()
+            .filter(|(_, v)| {
+                v.members == 0
+                    && v.state != ViewState::Resolving
+                    && v.idle_since.is_some_and(|t| now >= t + linger)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let workers = self.workers();
+        for vkey in idle {
+            if let Some(view) = self.views.remove(&vkey) {
+                for i in 0..view.parts.len() {
+                    let key = view.key(i);
+                    let owner = key.owner(workers);
+                    let worker = self.worker;
+                    self.send(owner, Message::Unsubscribe { key, worker });
+                }
+            }
+        }
+    }
+}
+
+/// Live delivery of one appended chunk: filter once per group, encode once per template.
+#[allow(clippy::too_many_arguments)]
+fn deliver_live(
+    view: &mut TopicView,
+    i: usize,
+    chunk: &Chunk,
+    streams: &slab::Slab<Stream>,
+    encoder: &mut super::encode::EventEncoder,
+    scratch: &mut [Vec<u8>; 2],
+    touched: &mut Vec<usize>,
+    ended: &mut Vec<usize>,
+    now: u64,
+) {
+    if view.groups.iter().all(|g| g.live.is_empty()) {
+        return;
+    }
+    for r in chunk.records() {
+        let Some(rec) = chunk.record(r) else { continue };
+        view.progress[i].1 = r.offset + 1;
+        let mut encoded = [false; 2];
+        for g in &view.groups {
+            if g.live.is_empty() || !matches_any(&g.filters, &rec) {
+                continue;
+            }
+            let t = template_slot(g.template);
+            if !encoded[t] {
+                scratch[t].clear();
+                encoder.encode(&mut scratch[t], g.template, &view.progress, &rec);
+                encoded[t] = true;
+            }
+            let bytes = &scratch[t];
+            for &slot in &g.live {
+                let Some(s) = streams.get(slot) else { continue };
+                let mut io = s.io.borrow_mut();
+                let was_empty = io.pending() == 0;
+                if io.push(bytes, now) {
+                    if was_empty {
+                        touched.push(slot);
+                    }
+                } else if io.end == Some(EndReason::Budget) {
+                    ended.push(slot);
+                }
+            }
+        }
+    }
+    view.progress[i].1 = chunk.next_offset;
+}
+
+/// Delivers `chunk`'s records at or after the stream's position on partition `i` with the
+/// stream's own ids; stops (returns true) once the stream has `target` bytes pending.
+#[allow(clippy::too_many_arguments)]
+fn deliver_chunk(
+    s: &mut Stream,
+    i: usize,
+    chunk: &Chunk,
+    filters: &[Filter],
+    template: IdTemplate,
+    encoder: &mut super::encode::EventEncoder,
+    target: usize,
+    now: u64,
+) -> bool {
+    let mut io = s.io.borrow_mut();
+    let pos = s.positions[i].1;
+    let start = chunk.seek(pos);
+    for r in &chunk.records()[start..] {
+        if io.pending() >= target {
+            return true;
+        }
+        s.positions[i].1 = r.offset + 1;
+        let Some(rec) = chunk.record(r) else { continue };
+        if matches_any(filters, &rec) {
+            encoder.encode(io.buffer(), template, &s.positions, &rec);
+            io.last_activity = now;
+        }
+    }
+    s.positions[i].1 = s.positions[i].1.max(chunk.next_offset);
+    false
+}

@@ -1,0 +1,157 @@
+//! Request routing through the http binding: its `when` header conditions, its
+//! `access-control` policy, then the exit (an SSE service or static files).
+
+use std::sync::Arc;
+
+use proto::http1::Request;
+
+use crate::config::plan::{AccessControl, HttpExit, HttpService};
+
+/// What the http binding decided for one request.
+pub enum Routed {
+    /// No route matches: 404.
+    NotFound,
+    /// CORS refused the origin (or method / headers): 403.
+    Forbidden,
+    /// A CORS preflight, answered 204 with these headers.
+    Preflight(Vec<(&'static str, Vec<u8>)>),
+    /// Continue to the exit, adding these CORS headers to its response.
+    Exit(Exit, Vec<(&'static str, Vec<u8>)>),
+}
+
+pub enum Exit {
+    Sse(Arc<crate::config::plan::SseService>),
+    Files(Arc<crate::config::plan::FileService>),
+}
+
+fn pseudo<'b>(req: &Request<'_, 'b>, name: &str) -> Option<&'b str> {
+    match name {
+        ":path" => Some(req.target),
+        ":method" => Some(req.method),
+        ":scheme" => Some("http"),
+        ":authority" => req.header("host").and_then(|h| std::str::from_utf8(h).ok()),
+        _ => req
+            .header(name)
+            .and_then(|h| std::str::from_utf8(h).ok()),
+    }
+}
+
+pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
+    let exit = http.routes.iter().find(|r| {
+        r.when.is_empty()
+            || r.when.iter().any(|c| {
+                c.headers
+                    .iter()
+                    .all(|(name, glob)| pseudo(req, name).is_some_and(|v| glob.matches(v)))
+            })
+    });
+    let Some(route) = exit else {
+        return Routed::NotFound;
+    };
+    let exit = match &route.exit {
+        HttpExit::Sse(s) => Exit::Sse(s.clone()),
+        HttpExit::Files(f) => Exit::Files(f.clone()),
+    };
+    let origin = req.header("origin");
+    match &http.access_control {
+        AccessControl::SameOrigin => {
+            if let Some(origin) = origin {
+                if !same_origin(origin, req.header("host")) {
+                    return Routed::Forbidden;
+                }
+            }
+            Routed::Exit(exit, Vec::new())
+        }
+        AccessControl::CrossOrigin {
+            origins,
+            methods,
+            headers,
+            credentials,
+            max_age,
+            expose,
+        } => {
+            let Some(origin) = origin else {
+                return Routed::Exit(exit, Vec::new());
+            };
+            let origin_allowed = origins
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|o| o.as_bytes() == origin));
+            if !origin_allowed {
+                return Routed::Forbidden;
+            }
+            let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
+            let echo = origins.is_some() || *credentials;
+            out.push((
+                "Access-Control-Allow-Origin",
+                if echo { origin.to_vec() } else { b"*".to_vec() },
+            ));
+            if *credentials {
+                out.push(("Access-Control-Allow-Credentials", b"true".to_vec()));
+            }
+            if echo {
+                out.push(("Vary", b"origin".to_vec()));
+            }
+            let preflight_method = req.header("access-control-request-method");
+            if req.method == "OPTIONS" {
+                if let Some(m) = preflight_method {
+                    let ok = methods
+                        .as_ref()
+                        .is_none_or(|list| list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(m)));
+                    if !ok {
+                        return Routed::Forbidden;
+                    }
+                    out.push(("Access-Control-Allow-Methods", m.to_vec()));
+                    if let Some(h) = req.header("access-control-request-headers") {
+                        let ok = headers.as_ref().is_none_or(|list| {
+                            h.split(|&b| b == b',').all(|one| {
+                                let one = one.trim_ascii();
+                                one.is_empty() || list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(one))
+                            })
+                        });
+                        if !ok {
+                            return Routed::Forbidden;
+                        }
+                        out.push(("Access-Control-Allow-Headers", h.to_vec()));
+                    }
+                    if let Some(age) = max_age {
+                        out.push(("Access-Control-Max-Age", age.to_string().into_bytes()));
+                    }
+                    return Routed::Preflight(out);
+                }
+            }
+            if let Some(list) = expose {
+                if !list.is_empty() {
+                    out.push(("Access-Control-Expose-Headers", list.join(",").into_bytes()));
+                }
+            }
+            Routed::Exit(exit, out)
+        }
+    }
+}
+
+/// `Origin` equals `http://` + `Host` (default port 80 made explicit on both sides).
+fn same_origin(origin: &[u8], host: Option<&[u8]>) -> bool {
+    let Some(host) = host else { return false };
+    let Some(rest) = origin.strip_prefix(b"http://") else {
+        return false;
+    };
+    let norm = |h: &[u8]| -> Vec<u8> {
+        let mut v = h.to_ascii_lowercase();
+        if !v.contains(&b':') || v.ends_with(b"]") {
+            v.extend_from_slice(b":80");
+        }
+        v
+    };
+    norm(rest) == norm(host)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_origin_with_implicit_port() {
+        assert!(super::same_origin(b"http://localhost:8080", Some(b"localhost:8080")));
+        assert!(super::same_origin(b"http://example.com", Some(b"example.com:80")));
+        assert!(!super::same_origin(b"http://evil.com", Some(b"example.com")));
+        assert!(!super::same_origin(b"https://example.com", Some(b"example.com")));
+    }
+}

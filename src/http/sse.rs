@@ -1,0 +1,131 @@
+//! An SSE request through the sse and sse-kafka bindings: method, last event id, route match,
+//! topic and filter resolution. Synchronous and borrowing the request; the result is owned so
+//! the connection can await the fan-out afterwards.
+
+use proto::event_id::{decode_last_event_id, MAX_LAST_EVENT_ID};
+use proto::http1::{percent_decode_form, query_param, Request};
+
+use crate::config::pattern::{NoGuard, Params};
+use crate::config::plan::SseService;
+use crate::fanout::filter::Filter;
+use crate::fanout::hub::OpenRequest;
+use crate::fanout::view::Start;
+
+/// The answer when a request cannot become a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reject(pub u16);
+
+pub struct SsePlan {
+    pub open: OpenRequest,
+    /// `Accept` asked for `ext=timestamp` (content type changes; sse-kafka sends no timestamps).
+    pub timestamp_ext: bool,
+}
+
+/// Resolves an SSE request; `clusters` are the hub's cluster names in plan order.
+pub fn plan_sse(
+    svc: &SseService,
+    req: &Request<'_, '_>,
+    clusters: &[String],
+) -> Result<SsePlan, Reject> {
+    if req.method != "GET" {
+        return Err(Reject(405));
+    }
+    let last_id = last_event_id(req)?;
+    let path = req.path();
+    let Some(sse_route) = svc
+        .routes
+        .iter()
+        .find(|r| r.when.is_empty() || r.when.iter().any(|g| g.matches(path)))
+    else {
+        return Err(Reject(404));
+    };
+    let mut params = Params::new();
+    let route = sse_route.exit.routes.iter().find(|r| {
+        if r.when.is_empty() {
+            params.clear();
+            return true;
+        }
+        r.when.iter().any(|p| {
+            params.clear();
+            p.match_path(path, &mut params)
+        })
+    });
+    let Some(route) = route else {
+        return Err(Reject(404));
+    };
+    let topic = route.topic.resolve_to_string(&params, &NoGuard);
+    if topic.is_empty() {
+        return Err(Reject(404));
+    }
+    let cluster = &route.cluster;
+    if !cluster.allowed_topics.is_empty() && !cluster.allowed_topics.iter().any(|g| g.matches(&topic)) {
+        return Err(Reject(404));
+    }
+    let Some(cluster_index) = clusters.iter().position(|c| *c == cluster.binding) else {
+        return Err(Reject(404));
+    };
+    let filters = route
+        .filters
+        .iter()
+        .map(|f| Filter {
+            key: f
+                .key
+                .as_ref()
+                .map(|k| k.resolve_to_string(&params, &NoGuard).into_bytes()),
+            headers: f
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.resolve_to_string(&params, &NoGuard).into_bytes()))
+                .collect(),
+        })
+        .collect();
+    let start = match last_id {
+        None => Start::Default,
+        Some(id) => {
+            let mut ids = Vec::new();
+            match decode_last_event_id(&id, &mut ids) {
+                Ok(()) => Start::Ids(ids),
+                Err(e) => {
+                    crate::debug!("malformed last event id ({e:?}): replaying from earliest");
+                    Start::Historical
+                }
+            }
+        }
+    };
+    let timestamp_ext = req
+        .header("accept")
+        .is_some_and(|a| a.windows(13).any(|w| w == b"ext=timestamp"));
+    Ok(SsePlan {
+        open: OpenRequest {
+            cluster: cluster_index,
+            default_offset: cluster.default_offset(&topic),
+            topic,
+            filters,
+            template: route.event_id,
+            start,
+            chunked: !req.wants_close(),
+        },
+        timestamp_ext,
+    })
+}
+
+/// `Last-Event-ID` header, else the `lastEventId` query parameter (percent-decoded only when it
+/// contains `%`, as the reference); over 254 bytes → 400.
+fn last_event_id(req: &Request<'_, '_>) -> Result<Option<Vec<u8>>, Reject> {
+    let id = match req.header("last-event-id") {
+        Some(h) => h.to_vec(),
+        None => match req.query().and_then(|q| query_param(q, "lastEventId")) {
+            Some(v) if v.contains('%') => {
+                let mut out = Vec::with_capacity(v.len());
+                percent_decode_form(v, &mut out);
+                out
+            }
+            Some(v) => v.as_bytes().to_vec(),
+            None => return Ok(None),
+        },
+    };
+    if id.len() > MAX_LAST_EVENT_ID {
+        return Err(Reject(400));
+    }
+    Ok(Some(id))
+}

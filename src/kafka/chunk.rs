@@ -1,0 +1,143 @@
+//! `Chunk`: the immutable unit that travels from the partition's owning worker to every worker
+//! with streams on it. It holds the (decompressed) record bytes of one fetch of one partition
+//! and an index of the deliverable records: aborted transactions, control batches and records
+//! before the fetch position are already left out, so readers only walk what clients may see.
+
+use bytes::Bytes;
+use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+use proto::kafka::{control_type, Batches, Compression, ReadCommitted, Record, Records};
+
+/// One deliverable record: its offset and where its bytes are.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef {
+    pub offset: i64,
+    buf: u32,
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug)]
+pub struct Chunk {
+    pub partition: i32,
+    /// The fetch position this chunk starts at.
+    pub first_offset: i64,
+    /// The fetch position after it (past skipped batches too). `> first_offset` unless empty.
+    pub next_offset: i64,
+    /// Last stable offset reported with this fetch (the live edge for READ_COMMITTED).
+    pub stable_offset: i64,
+    records: Vec<RecordRef>,
+    buffers: Vec<Bytes>,
+    /// Bytes held (for cache accounting).
+    pub size: usize,
+}
+
+#[derive(Debug)]
+pub enum ChunkError {
+    Batch(proto::kafka::BatchError),
+    Decompress(String),
+}
+
+impl std::fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChunkError::Batch(e) => write!(f, "bad record batch: {e:?}"),
+            ChunkError::Decompress(e) => write!(f, "decompression failed: {e}"),
+        }
+    }
+}
+
+impl Chunk {
+    /// An empty chunk that only moves the position (e.g. after OFFSET_OUT_OF_RANGE).
+    pub fn jump(partition: i32, from: i64, to: i64, stable_offset: i64) -> Self {
+        Self {
+            partition,
+            first_offset: from,
+            next_offset: to,
+            stable_offset,
+            records: Vec::new(),
+            buffers: Vec::new(),
+            size: 0,
+        }
+    }
+
+    /// Decodes one partition's `records` from a Fetch response that asked for `fetch_offset`.
+    /// `aborted` are the response's aborted transactions `(producer_id, first_offset)`.
+    pub fn decode(
+        partition: i32,
+        fetch_offset: i64,
+        stable_offset: i64,
+        records: &Bytes,
+        aborted: &[(i64, i64)],
+    ) -> Result<Self, ChunkError> {
+        let mut chunk = Chunk::jump(partition, fetch_offset, fetch_offset, stable_offset);
+        let mut filter = ReadCommitted::with_aborted(aborted.iter().copied());
+        let mut batches = Batches::new(records);
+        for batch in batches.by_ref() {
+            let batch = batch.map_err(ChunkError::Batch)?;
+            let header = batch.header;
+            let next = header.next_offset();
+            if header.is_control() {
+                // The marker's type ends (or commits) the producer's transaction.
+                let body = decompress(header.compression().map_err(ChunkError::Batch)?, records, batch.payload)?;
+                if let Some(Ok(rec)) = Records::new(&body, header.record_count).next() {
+                    if let Some(t) = control_type(rec.key) {
+                        filter.on_control(header.producer_id, t);
+                    }
+                }
+            }
+            if !filter.skip(&header) && next > fetch_offset {
+                let body = decompress(header.compression().map_err(ChunkError::Batch)?, records, batch.payload)?;
+                let buf = chunk.buffers.len() as u32;
+                let mut any = false;
+                let mut walk = Records::new(&body, header.record_count);
+                loop {
+                    let start = walk.consumed() as u32;
+                    let Some(rec) = walk.next() else { break };
+                    let rec = rec.map_err(ChunkError::Batch)?;
+                    let end = walk.consumed() as u32;
+                    let offset = header.base_offset.saturating_add(i64::from(rec.offset_delta));
+                    if offset < fetch_offset {
+                        continue;
+                    }
+                    chunk.records.push(RecordRef { offset, buf, start, end });
+                    any = true;
+                }
+                if any {
+                    chunk.size += body.len();
+                    chunk.buffers.push(body);
+                }
+            }
+            chunk.next_offset = chunk.next_offset.max(next);
+        }
+        chunk.size += chunk.records.len() * std::mem::size_of::<RecordRef>();
+        Ok(chunk)
+    }
+
+    pub fn records(&self) -> &[RecordRef] {
+        &self.records
+    }
+
+    /// Index of the first record at or after `offset`.
+    pub fn seek(&self, offset: i64) -> usize {
+        self.records.partition_point(|r| r.offset < offset)
+    }
+
+    /// The record behind `r` (validated when the chunk was built).
+    pub fn record(&self, r: &RecordRef) -> Option<Record<'_>> {
+        let buf = self.buffers.get(r.buf as usize)?;
+        let bytes = buf.get(r.start as usize..r.end as usize)?;
+        Records::new(bytes, 1).next()?.ok()
+    }
+}
+
+fn decompress(codec: Compression, whole: &Bytes, payload: &[u8]) -> Result<Bytes, ChunkError> {
+    let mut src = whole.slice_ref(payload);
+    let out = match codec {
+        Compression::None => return Ok(src),
+        Compression::Gzip => Gzip::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
+        Compression::Snappy => Snappy::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
+        Compression::Lz4 => Lz4::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
+        Compression::Zstd => Zstd::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
+    };
+    out.map_err(|e| ChunkError::Decompress(e.to_string()))
+}

@@ -1,0 +1,249 @@
+//! A worker's view of one Kafka cluster: bootstrap, negotiated API versions, topic metadata and
+//! a small pool of idle broker connections for short requests (metadata, offsets, one-shot
+//! fetches). Long-poll fetches use their own connection (`fetch.rs`).
+//!
+//! Every method takes `&self` and never holds a `RefCell` borrow across an await, so any task
+//! of the worker may use the client concurrently.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+};
+use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use kafka_protocol::messages::{ApiKey, BrokerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::conn::BrokerConn;
+use super::error::KafkaError;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections kept per broker for short requests.
+const POOL_PER_BROKER: usize = 2;
+
+/// ListOffsets timestamps.
+pub const EARLIEST: i64 = -2;
+pub const LATEST: i64 = -1;
+
+/// API versions we speak, clamped to what the cluster offers.
+#[derive(Debug, Clone, Copy)]
+pub struct Versions {
+    pub metadata: i16,
+    pub fetch: i16,
+    pub list_offsets: i16,
+}
+
+/// The range of each API we implement. Fetch stops at 12: v13+ names topics by id only.
+const METADATA: (i16, i16) = (1, 12);
+const FETCH: (i16, i16) = (4, 12);
+const LIST_OFFSETS: (i16, i16) = (2, 7);
+
+#[derive(Debug, Clone)]
+pub struct PartitionMeta {
+    pub partition: i32,
+    /// -1 while the partition has no leader.
+    pub leader: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicMeta {
+    /// Sorted by partition id.
+    pub partitions: Vec<PartitionMeta>,
+}
+
+pub struct ClusterClient {
+    pub name: String,
+    bootstrap: Vec<String>,
+    versions: RefCell<Option<Versions>>,
+    brokers: RefCell<HashMap<i32, String>>,
+    idle: RefCell<HashMap<String, Vec<BrokerConn>>>,
+}
+
+impl ClusterClient {
+    pub fn new(name: String, bootstrap: Vec<String>) -> Rc<Self> {
+        Rc::new(Self {
+            name,
+            bootstrap,
+            versions: RefCell::new(None),
+            brokers: RefCell::new(HashMap::new()),
+            idle: RefCell::new(HashMap::new()),
+        })
+    }
+
+    pub fn versions(&self) -> Option<Versions> {
+        *self.versions.borrow()
+    }
+
+    pub fn broker_addr(&self, node: i32) -> Option<String> {
+        self.brokers.borrow().get(&node).cloned()
+    }
+
+    /// A connection to `addr`, from the pool or new; negotiates versions on first contact.
+    pub async fn checkout(&self, addr: &str) -> Result<BrokerConn, KafkaError> {
+        if let Some(conn) = self.idle.borrow_mut().get_mut(addr).and_then(|v| v.pop()) {
+            return Ok(conn);
+        }
+        let mut conn = BrokerConn::connect(addr, CONNECT_TIMEOUT).await?;
+        if self.versions().is_none() {
+            let v = negotiate(&mut conn).await?;
+            *self.versions.borrow_mut() = Some(v);
+        }
+        Ok(conn)
+    }
+
+    /// Returns a healthy connection to the pool.
+    pub fn checkin(&self, conn: BrokerConn) {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(conn.addr.clone()).or_default();
+        if list.len() < POOL_PER_BROKER {
+            list.push(conn);
+        }
+    }
+
+    /// Opens a dedicated (unpooled) connection to a broker node.
+    pub async fn connect_node(&self, node: i32) -> Result<BrokerConn, KafkaError> {
+        let addr = self.broker_addr(node).ok_or(KafkaError::UnknownBroker(node))?;
+        self.checkout(&addr).await
+    }
+
+    /// Metadata for one topic from any reachable broker (bootstrap servers first, then known
+    /// brokers). Also refreshes the broker address table.
+    pub async fn metadata(&self, topic: &str) -> Result<TopicMeta, KafkaError> {
+        let mut candidates: Vec<String> = self.bootstrap.clone();
+        candidates.extend(self.brokers.borrow().values().cloned());
+        let mut last = KafkaError::NoBroker;
+        for addr in candidates {
+            match self.metadata_from(&addr, topic).await {
+                Ok(meta) => return Ok(meta),
+                Err(e @ KafkaError::UnknownTopic) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn metadata_from(&self, addr: &str, topic: &str) -> Result<TopicMeta, KafkaError> {
+        let mut conn = self.checkout(addr).await?;
+        let version = self.versions().map_or(METADATA.0, |v| v.metadata);
+        let mut req = MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned())))),
+        ]));
+        if version >= 4 {
+            req = req.with_allow_auto_topic_creation(false);
+        }
+        let resp = conn.send(&req, version, REQUEST_TIMEOUT).await?;
+        self.checkin(conn);
+        {
+            let mut brokers = self.brokers.borrow_mut();
+            for b in &resp.brokers {
+                brokers.insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+            }
+        }
+        let t = resp
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+            .ok_or(KafkaError::UnknownTopic)?;
+        match t.error_code {
+            0 => {}
+            3 => return Err(KafkaError::UnknownTopic),
+            code => return Err(KafkaError::Code(code)),
+        }
+        if t.partitions.is_empty() {
+            return Err(KafkaError::UnknownTopic);
+        }
+        let mut partitions: Vec<PartitionMeta> = t
+            .partitions
+            .iter()
+            .map(|p| PartitionMeta {
+                partition: p.partition_index,
+                leader: if p.error_code == 0 || p.leader_id.0 >= 0 {
+                    p.leader_id.0
+                } else {
+                    -1
+                },
+            })
+            .collect();
+        partitions.sort_by_key(|p| p.partition);
+        Ok(TopicMeta { partitions })
+    }
+
+    /// ListOffsets for one partition at `timestamp` (`EARLIEST` or `LATEST`), READ_COMMITTED.
+    pub async fn list_offset(
+        &self,
+        leader: i32,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<i64, KafkaError> {
+        let addr = self
+            .broker_addr(leader)
+            .ok_or(KafkaError::UnknownBroker(leader))?;
+        let mut conn = self.checkout(&addr).await?;
+        let version = self.versions().map_or(LIST_OFFSETS.0, |v| v.list_offsets);
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(1)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp)])]);
+        let resp = conn.send(&req, version, REQUEST_TIMEOUT).await?;
+        self.checkin(conn);
+        let p = resp
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+            .ok_or(KafkaError::Code(-1))?;
+        if p.error_code != 0 {
+            return Err(KafkaError::Code(p.error_code));
+        }
+        Ok(p.offset)
+    }
+}
+
+async fn negotiate(conn: &mut BrokerConn) -> Result<Versions, KafkaError> {
+    let resp = conn
+        .send(&ApiVersionsRequest::default(), 0, REQUEST_TIMEOUT)
+        .await?;
+    if resp.error_code != 0 {
+        return Err(KafkaError::Code(resp.error_code));
+    }
+    let pick = |key: ApiKey, (lo, hi): (i16, i16)| -> Result<i16, KafkaError> {
+        let offered = resp
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == key as i16)
+            .ok_or(KafkaError::Unsupported(key as i16))?;
+        let v = hi.min(offered.max_version);
+        if v < lo || v < offered.min_version {
+            return Err(KafkaError::Unsupported(key as i16));
+        }
+        Ok(v)
+    };
+    Ok(Versions {
+        metadata: pick(ApiKey::Metadata, METADATA)?,
+        fetch: pick(ApiKey::Fetch, FETCH)?,
+        list_offsets: pick(ApiKey::ListOffsets, LIST_OFFSETS)?,
+    })
+}
+
+/// Interned topic names: one `Arc<str>` per topic per process.
+pub type Topic = Arc<str>;
+
+impl From<io::Error> for KafkaError {
+    fn from(e: io::Error) -> Self {
+        KafkaError::Io(e.to_string())
+    }
+}

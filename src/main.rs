@@ -1,0 +1,79 @@
+//! `sse-kafka`: streams Kafka topics to web clients as Server-Sent Events, a drop-in for Zilla's
+//! sse-kafka proxy, thread-per-core on io_uring.
+
+mod cli;
+mod config;
+mod fanout;
+mod http;
+mod kafka;
+mod log;
+mod runtime;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+fn main() -> ExitCode {
+    log::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sse-kafka: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{}", cli::HELP);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("sse-kafka {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => match config::load(&config) {
+            Ok(plan) => {
+                for w in &plan.warnings {
+                    eprintln!("warning: {w}");
+                }
+                println!("{}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(2)
+            }
+        },
+        Command::Run(run) => {
+            let plan = match &run.kafka {
+                Some(kafka) => config::direct(kafka, run.listen),
+                None => match config::load(&run.config) {
+                    Ok(plan) => plan,
+                    Err(errors) => {
+                        for e in &errors {
+                            eprintln!("{e}");
+                        }
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            for w in &plan.warnings {
+                warn!("{w}");
+            }
+            let opts = runtime::worker::Options {
+                workers: run.workers,
+                settings: run.settings,
+            };
+            match runtime::worker::run(plan, opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

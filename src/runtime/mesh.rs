@@ -1,0 +1,86 @@
+//! The only thing workers share besides immutable record chunks: one bounded, lock-free inbox
+//! per worker. A message carries a whole fetch's worth of records, never a single event, so the
+//! cross-thread wake (an eventfd write inside monoio) is paid once per batch.
+//!
+//! Policy when an inbox is full: the sender waits (yielding) until there is room. Senders are
+//! partition owners' fetch loops, so a worker that cannot keep up slows the fetches feeding it
+//! instead of growing memory; slow *clients* never get here (their per-stream budget ends them).
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
+use crossbeam_queue::ArrayQueue;
+
+use crate::fanout::message::Message;
+
+/// Messages an inbox holds before senders wait.
+pub const INBOX_CAPACITY: usize = 16 * 1024;
+
+struct Inbox {
+    queue: ArrayQueue<Message>,
+    waker: AtomicWaker,
+}
+
+pub struct Mesh {
+    inboxes: Vec<Inbox>,
+}
+
+impl Mesh {
+    pub fn new(workers: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inboxes: (0..workers)
+                .map(|_| Inbox {
+                    queue: ArrayQueue::new(INBOX_CAPACITY),
+                    waker: AtomicWaker::new(),
+                })
+                .collect(),
+        })
+    }
+
+    pub fn workers(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Tries to enqueue; gives the message back when the inbox is full.
+    pub fn try_send(&self, to: usize, msg: Message) -> Result<(), Message> {
+        let inbox = &self.inboxes[to];
+        inbox.queue.push(msg)?;
+        inbox.waker.wake();
+        Ok(())
+    }
+
+    /// Enqueues, waiting while the inbox is full.
+    pub async fn send(&self, to: usize, mut msg: Message) {
+        loop {
+            match self.try_send(to, msg) {
+                Ok(()) => return,
+                Err(back) => {
+                    msg = back;
+                    monoio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits until `me`'s inbox has messages, then moves them all into `out`.
+    pub async fn recv_all(&self, me: usize, out: &mut Vec<Message>) {
+        let inbox = &self.inboxes[me];
+        poll_fn(|cx| {
+            inbox.waker.register(cx.waker());
+            let mut got = false;
+            while let Some(m) = inbox.queue.pop() {
+                out.push(m);
+                got = true;
+            }
+            if got {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,220 @@
+//! Starting and stopping the workers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use super::listener::bind_reuseport;
+use super::mesh::Mesh;
+use crate::config::plan::{HttpService, Plan};
+use crate::fanout::hub::{flush, Hub, Settings};
+use crate::fanout::message::Message;
+use crate::http::conn::serve;
+use crate::kafka::client::ClusterClient;
+
+/// How long a worker waits for its streams to finish after a shutdown request.
+const DRAIN: Duration = Duration::from_secs(3);
+
+pub struct Options {
+    pub workers: usize,
+    pub settings: Settings,
+}
+
+struct WorkerListener {
+    addr: SocketAddr,
+    http: Arc<HttpService>,
+    socket: std::net::TcpListener,
+}
+
+/// Binds every listener for every worker, starts the workers and blocks until they exit.
+pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
+    let workers = opts.workers.max(1);
+    // Bind up front so a busy port is reported before anything starts. Port 0 is resolved by
+    // the first bind so every worker shares the same port.
+    let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
+    for l in &plan.listeners {
+        let mut addr = l.addr;
+        for bucket in per_worker.iter_mut() {
+            let socket = bind_reuseport(addr).map_err(|e| format!("{}: bind {addr}: {e}", l.binding))?;
+            addr = socket.local_addr().map_err(|e| e.to_string())?;
+            bucket.push(WorkerListener {
+                addr,
+                http: l.http.clone(),
+                socket,
+            });
+        }
+        let versions = match (l.http.http1, l.http.h2) {
+            (true, true) => "http/1.1, h2",
+            (true, false) => "http/1.1",
+            _ => "h2",
+        };
+        crate::info!("{}: listening on {addr} ({versions}), {workers} workers", l.binding);
+    }
+    let mesh = Mesh::new(workers);
+    install_signals(mesh.clone())?;
+    let cores = core_count();
+    let clusters: Vec<(String, Vec<String>)> = plan
+        .clusters
+        .iter()
+        .map(|c| (c.binding.clone(), c.servers.clone()))
+        .collect();
+    let mut threads = Vec::new();
+    for (id, listeners) in per_worker.into_iter().enumerate() {
+        let mesh = mesh.clone();
+        let clusters = clusters.clone();
+        let settings = opts.settings.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || {
+                pin_to_core(id % cores);
+                let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                    .enable_timer()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        crate::error!("worker {id}: cannot start runtime: {e}");
+                        return;
+                    }
+                };
+                if id == 0 {
+                    if monoio::utils::detect_uring() {
+                        crate::info!("io_uring driver");
+                    } else {
+                        crate::warn!("io_uring unavailable: using the epoll driver");
+                    }
+                }
+                rt.block_on(worker_main(id, listeners, mesh, clusters, settings));
+            })
+            .map_err(|e| format!("spawn worker: {e}"))?;
+        threads.push(t);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    crate::info!("stopped");
+    Ok(())
+}
+
+async fn worker_main(
+    id: usize,
+    listeners: Vec<WorkerListener>,
+    mesh: Arc<Mesh>,
+    clusters: Vec<(String, Vec<String>)>,
+    settings: Settings,
+) {
+    let clients = clusters
+        .into_iter()
+        .map(|(name, servers)| ClusterClient::new(name, servers))
+        .collect();
+    let hub = Hub::new(id, mesh.clone(), clients, settings);
+
+    // Inbox: messages from other workers, handled in arrival order.
+    {
+        let hub = hub.clone();
+        let mesh = mesh.clone();
+        monoio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            loop {
+                mesh.recv_all(id, &mut batch).await;
+                for m in batch.drain(..) {
+                    hub.borrow_mut().handle(m, &hub);
+                    flush(&hub);
+                }
+            }
+        });
+    }
+    // Clock tick: heartbeats and idle views.
+    {
+        let hub = hub.clone();
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(Duration::from_secs(1)).await;
+                hub.borrow_mut().tick();
+                flush(&hub);
+            }
+        });
+    }
+    let shutdown = hub.borrow().shutdown.clone();
+    for l in listeners {
+        let listener = match TcpListener::from_std(l.socket) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::error!("worker {id}: listener {}: {e}", l.addr);
+                continue;
+            }
+        };
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        monoio::spawn(async move {
+            loop {
+                monoio::select! {
+                    _ = shutdown.wait() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            monoio::spawn(serve(stream, peer, l.http.clone(), hub.clone()));
+                        }
+                        Err(e) => {
+                            crate::warn!("accept on {}: {e}", l.addr);
+                            monoio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    shutdown.wait().await;
+    let deadline = std::time::Instant::now() + DRAIN;
+    while hub.borrow().stream_count() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn install_signals(mesh: Arc<Mesh>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("signals: {e}"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen > 1 {
+                    crate::warn!("second signal {sig}: exiting now");
+                    std::process::exit(1);
+                }
+                crate::info!("signal {sig}: shutting down");
+                for w in 0..mesh.workers() {
+                    let mut msg = Message::Shutdown;
+                    while let Err(back) = mesh.try_send(w, msg) {
+                        msg = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("spawn signal thread: {e}"))?;
+    Ok(())
+}
+
+fn core_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Pins the calling thread to one core; a failure is logged and ignored (e.g. in a cpuset).
+fn pin_to_core(core: usize) {
+    // SAFETY: `set` is a plain bitmask on the stack, sized as the kernel expects, and
+    // sched_setaffinity only reads it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        crate::warn!("cannot pin worker to core {core}: {}", std::io::Error::last_os_error());
+    }
+}
