@@ -8,6 +8,12 @@ mod http;
 mod kafka;
 mod log;
 mod runtime;
+#[cfg(test)]
+mod testing;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: testing::CountingAlloc = testing::CountingAlloc;
 
 use std::process::ExitCode;
 

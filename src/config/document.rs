@@ -108,10 +108,7 @@ fn read_telemetry(cx: &mut Cx, node: &Node) -> bool {
             &[("type", Key::Known), ("options", Key::Known)],
             "unknown key",
         );
-        let Some(type_name) = exporter_map
-            .require(cx, "type")
-            .and_then(|n| n.string(cx))
-        else {
+        let Some(type_name) = exporter_map.require(cx, "type").and_then(|n| n.string(cx)) else {
             continue;
         };
         match type_name.as_str() {

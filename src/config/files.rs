@@ -17,7 +17,11 @@ pub(super) struct FilesystemRoot {
 impl<'y, 'e> Loader<'y, 'e> {
     /// An http-filesystem proxy binding with the filesystem it exits to, read once.
     pub fn http_filesystem_proxy(&mut self, idx: usize) -> Option<Arc<FileService>> {
-        self.memoized(idx, |memo| &mut memo.files, Self::build_http_filesystem_proxy)
+        self.memoized(
+            idx,
+            |memo| &mut memo.files,
+            Self::build_http_filesystem_proxy,
+        )
     }
 
     fn build_http_filesystem_proxy(&mut self, idx: usize) -> Option<Arc<FileService>> {
@@ -30,7 +34,10 @@ impl<'y, 'e> Loader<'y, 'e> {
         let mut filesystem: Option<(usize, String, Option<FilesystemRoot>)> = None;
         for spec in specs {
             if spec.is_binding_exit {
-                let path = spec.exit.as_ref().map_or(spec.path.clone(), |e| e.path.clone());
+                let path = spec
+                    .exit
+                    .as_ref()
+                    .map_or(spec.path.clone(), |e| e.path.clone());
                 self.cx.error(
                     &path,
                     "not supported: an http-filesystem exit needs a route with with.path",
@@ -83,14 +90,15 @@ impl<'y, 'e> Loader<'y, 'e> {
 
     /// A filesystem server binding, read once.
     pub fn filesystem_server(&mut self, idx: usize) -> Option<FilesystemRoot> {
-        self.memoized(idx, |memo| &mut memo.filesystems, Self::build_filesystem_server)
+        self.memoized(
+            idx,
+            |memo| &mut memo.filesystems,
+            Self::build_filesystem_server,
+        )
     }
 
     fn build_filesystem_server(&mut self, idx: usize) -> Option<FilesystemRoot> {
-        let options = self.options(
-            idx,
-            &[("location", Key::Known), ("symlinks", Key::Known)],
-        );
+        let options = self.options(idx, &[("location", Key::Known), ("symlinks", Key::Known)]);
         let Some(options) = options else {
             let path = format!("{}.options.location", self.bindings[idx].path);
             self.cx.error(&path, "required");

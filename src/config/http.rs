@@ -41,7 +41,10 @@ impl<'y, 'e> Loader<'y, 'e> {
 
         let specs = self.routes(
             idx,
-            &[("guarded", Key::NotSupportedYet), ("with", Key::NotSupported)],
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
             true,
         );
         let mut routes = Vec::with_capacity(specs.len());
@@ -52,11 +55,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .filter_map(|condition| read_condition(&mut self.cx, condition))
                 .collect();
             let exit = spec.exit.as_ref().and_then(|exit| {
-                let target = self.exit(
-                    idx,
-                    exit,
-                    &[Kind::SseServer, Kind::HttpFilesystemProxy],
-                )?;
+                let target = self.exit(idx, exit, &[Kind::SseServer, Kind::HttpFilesystemProxy])?;
                 match self.bindings[target].kind {
                     Some(Kind::SseServer) => self.sse_server(target).map(HttpExit::Sse),
                     _ => self.http_filesystem_proxy(target).map(HttpExit::Files),
@@ -118,10 +117,7 @@ fn read_access_control(cx: &mut Cx, node: &Node) -> Option<AccessControl> {
         "same-origin" => {
             for key in ["allow", "max-age", "expose"] {
                 if map.get(key).is_some() {
-                    cx.error(
-                        &map.key_path(key),
-                        "only allowed with policy cross-origin",
-                    );
+                    cx.error(&map.key_path(key), "only allowed with policy cross-origin");
                 }
             }
             Some(AccessControl::SameOrigin)

@@ -82,7 +82,10 @@ impl<'y, 'e> Loader<'y, 'e> {
 
         let specs = self.routes(
             idx,
-            &[("guarded", Key::NotSupportedYet), ("with", Key::NotSupported)],
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
             kind != Kind::KafkaClient,
         );
         let wanted = match kind {
@@ -90,7 +93,9 @@ impl<'y, 'e> Loader<'y, 'e> {
             Kind::KafkaCacheServer => Kind::KafkaClient,
             _ => Kind::TcpClient,
         };
-        let mut allowed = Some(Vec::new());
+        // No routes at all: every topic. Otherwise the union of the routes' topics, unless a
+        // route (or the binding exit) has no `when`.
+        let mut allowed = (!specs.is_empty()).then(Vec::new);
         let mut next: Option<(usize, String)> = None;
         for spec in &specs {
             let mut globs = Vec::new();
@@ -223,7 +228,13 @@ impl<'y, 'e> Loader<'y, 'e> {
     /// The cluster behind an sse-kafka route exit (a cache_client or a client), shared by every
     /// chain that ends at the same kafka client binding.
     pub fn kafka_chain(&mut self, start: usize) -> Option<Arc<KafkaCluster>> {
-        self.memoized(start, |memo| &mut memo.kafka_chains, Self::build_kafka_chain)
+        // Not `memoized`: a chain is not a binding being read (the nodes are, below).
+        if let Some(done) = self.memo.kafka_chains.get(&start) {
+            return done.clone();
+        }
+        let built = self.build_kafka_chain(start);
+        self.memo.kafka_chains.insert(start, built.clone());
+        built
     }
 
     fn build_kafka_chain(&mut self, start: usize) -> Option<Arc<KafkaCluster>> {

@@ -151,7 +151,9 @@ impl<'y, 'e> Loader<'y, 'e> {
         let mut index = HashMap::new();
         for (name, node) in bindings.entries(&mut cx) {
             let map = node.map(&mut cx);
-            let kind = map.as_ref().and_then(|map| read_kind(&mut cx, &node.path, map));
+            let kind = map
+                .as_ref()
+                .and_then(|map| read_kind(&mut cx, &node.path, map));
             if let (Some(kind), Some(map)) = (kind, &map) {
                 check_binding_keys(&mut cx, kind, map);
             }
@@ -215,10 +217,8 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .warn(&path, "not reachable from any tcp server binding; ignored");
         }
         if servers == 0 && self.cx.errors.is_empty() {
-            self.cx.error(
-                bindings_path,
-                "no tcp server binding: nothing to listen on",
-            );
+            self.cx
+                .error(bindings_path, "no tcp server binding: nothing to listen on");
         }
         let clusters = self
             .memo
@@ -299,28 +299,35 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .error(&exit.path, format!("unknown binding {name:?}"));
             return None;
         };
+        let kind = self.bindings[idx].kind;
+        let from_kind = self.bindings[from].kind.map_or("this", Kind::describe);
+        let wanted_text: Vec<&str> = wanted.iter().map(|k| k.describe()).collect();
+        let wanted_text = wanted_text.join(" or ");
         if let Some(at) = self.building.iter().position(|&b| b == idx) {
             let mut cycle: Vec<&str> = self.building[at..]
                 .iter()
                 .map(|&b| self.bindings[b].name.as_str())
                 .collect();
             cycle.push(&self.bindings[idx].name);
-            let message = format!("cycle: {}", cycle.join(" → "));
+            let mut message = format!("cycle: {}", cycle.join(" → "));
+            if kind.is_some_and(|kind| !wanted.contains(&kind)) {
+                message.push_str(&format!(
+                    " ({from_kind} binding must exit to {wanted_text} binding)"
+                ));
+            }
             self.cx.error(&exit.path, message);
             return None;
         }
-        let kind = self.bindings[idx].kind?;
+        let kind = kind?;
         if kind == Kind::Tls {
             return None;
         }
         if !wanted.contains(&kind) {
-            let from_kind = self.bindings[from].kind.map_or("this", Kind::describe);
-            let wanted: Vec<&str> = wanted.iter().map(|k| k.describe()).collect();
             self.cx.error(
                 &exit.path,
                 format!(
-                    "{from_kind} binding must exit to {} binding, not {name:?} ({} binding)",
-                    wanted.join(" or "),
+                    "{from_kind} binding must exit to {wanted_text} binding, not {name:?} ({} \
+                     binding)",
                     kind.describe()
                 ),
             );

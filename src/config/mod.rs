@@ -73,10 +73,7 @@ pub fn parse(
         }]),
         [..] => Err(vec![ConfigError {
             path: yaml::ROOT.to_owned(),
-            message: format!(
-                "{} YAML documents: expected exactly one",
-                documents.len()
-            ),
+            message: format!("{} YAML documents: expected exactly one", documents.len()),
         }]),
     }
 }

@@ -626,9 +626,15 @@ mod tests {
             captures("/{topic}/{key}/{tag}", "/a/b/c/d"),
             pairs(&[("topic", "a/b"), ("key", "c"), ("tag", "d")])
         );
-        assert_eq!(captures("/{topic}", "/events"), pairs(&[("topic", "events")]));
+        assert_eq!(
+            captures("/{topic}", "/events"),
+            pairs(&[("topic", "events")])
+        );
         assert_eq!(captures("/{topic}", "/a/b"), pairs(&[("topic", "a/b")]));
-        assert_eq!(captures("/{a}{b}", "/xyz"), pairs(&[("a", "xy"), ("b", "z")]));
+        assert_eq!(
+            captures("/{a}{b}", "/xyz"),
+            pairs(&[("a", "xy"), ("b", "z")])
+        );
         assert_eq!(
             captures("/events/{key}/{tag}", "/events/k1/t1"),
             pairs(&[("key", "k1"), ("tag", "t1")])
@@ -704,6 +710,81 @@ mod tests {
             started.elapsed() < Duration::from_secs(1),
             "took {:?}",
             started.elapsed()
+        );
+    }
+
+    /// Java's backtracking order: each `*` / `{name}` tries the longest run first.
+    fn naive<'p>(tokens: &[PathToken], path: &'p str, out: &mut Vec<&'p str>) -> bool {
+        let Some((token, rest)) = tokens.split_first() else {
+            return path.is_empty();
+        };
+        match token {
+            PathToken::Literal(literal) => {
+                path.starts_with(&**literal) && naive(rest, &path[literal.len()..], out)
+            }
+            PathToken::Star | PathToken::Param(_) => {
+                let min = usize::from(matches!(token, PathToken::Param(_)));
+                for end in (min..=path.len()).rev() {
+                    if !path.is_char_boundary(end) {
+                        continue;
+                    }
+                    let mark = out.len();
+                    if matches!(token, PathToken::Param(_)) {
+                        out.push(&path[..end]);
+                    }
+                    if naive(rest, &path[end..], out) {
+                        return true;
+                    }
+                    out.truncate(mark);
+                }
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn path_pattern_agrees_with_backtracking() {
+        // A small deterministic generator (xorshift) keeps the test reproducible.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        let pieces = ["/", "a", "b", "*", "{p}", "ab"];
+        let (mut matched, mut captured) = (0, 0);
+        for _ in 0..3000 {
+            let mut pattern = String::new();
+            let mut params = 0;
+            for _ in 0..1 + next(5) {
+                let piece = pieces[next(pieces.len() as u64)];
+                if piece == "{p}" {
+                    pattern.push_str(&format!("{{p{}}}", ["a", "b", "c", "d", "e"][params % 5]));
+                    params += 1;
+                } else {
+                    pattern.push_str(piece);
+                }
+            }
+            let Ok(compiled) = PathPattern::new(&pattern) else {
+                continue; // a repeated name
+            };
+            let path: String = (0..next(9)).map(|_| ['a', 'b', '/'][next(3)]).collect();
+            let mut expected = Vec::new();
+            let expected_match = naive(&compiled.tokens, &path, &mut expected);
+            let mut got = Params::new();
+            let got_match = compiled.match_path(&path, &mut got);
+            assert_eq!(got_match, expected_match, "{pattern} on {path}");
+            if got_match {
+                let values: Vec<&str> = got.iter().map(|(_, v)| v).collect();
+                assert_eq!(values, expected, "{pattern} on {path}");
+                matched += 1;
+                captured += usize::from(values.len() > 1);
+            }
+        }
+        assert!(
+            matched > 100 && captured > 20,
+            "{matched} matches, {captured} multi-captures"
         );
     }
 

@@ -30,7 +30,10 @@ impl<'y, 'e> Loader<'y, 'e> {
         }
         let specs = self.routes(
             idx,
-            &[("guarded", Key::NotSupportedYet), ("with", Key::NotSupported)],
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
             true,
         );
         let mut routes = Vec::with_capacity(specs.len());
@@ -77,7 +80,10 @@ impl<'y, 'e> Loader<'y, 'e> {
         let mut routes = Vec::with_capacity(specs.len());
         for spec in specs {
             if spec.is_binding_exit {
-                let path = spec.exit.as_ref().map_or(spec.path.clone(), |e| e.path.clone());
+                let path = spec
+                    .exit
+                    .as_ref()
+                    .map_or(spec.path.clone(), |e| e.path.clone());
                 self.cx.error(
                     &path,
                     "not supported: an sse-kafka exit needs a route with with.topic",
@@ -100,9 +106,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         let cluster = spec
             .exit
             .as_ref()
-            .and_then(|exit| {
-                self.exit(idx, exit, &[Kind::KafkaCacheClient, Kind::KafkaClient])
-            })
+            .and_then(|exit| self.exit(idx, exit, &[Kind::KafkaCacheClient, Kind::KafkaClient]))
             .and_then(|target| self.kafka_chain(target));
 
         let with = match &spec.with {

@@ -48,7 +48,10 @@ impl<'y, 'e> Loader<'y, 'e> {
 
         let routes = self.routes(
             idx,
-            &[("guarded", Key::NotSupportedYet), ("with", Key::NotSupported)],
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
             true,
         );
         // (ports the route matches, None = all; where it leads)
@@ -75,7 +78,9 @@ impl<'y, 'e> Loader<'y, 'e> {
                             if ports.as_ref().is_some_and(|bound| !bound.contains(port)) {
                                 self.cx.warn(
                                     &node.path,
-                                    format!("port {port} is not bound by options.port; never matches"),
+                                    format!(
+                                        "port {port} is not bound by options.port; never matches"
+                                    ),
                                 );
                             }
                         }
@@ -104,9 +109,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         let has_routes = !resolved.is_empty();
         for port in ports {
             let route = resolved.iter().find(|(matched, _, _)| {
-                matched
-                    .as_ref()
-                    .is_none_or(|listed| listed.contains(&port))
+                matched.as_ref().is_none_or(|listed| listed.contains(&port))
             });
             match route {
                 Some((_, Some(http), _)) => listeners.push(Listener {
@@ -150,7 +153,10 @@ impl<'y, 'e> Loader<'y, 'e> {
         }
         let routes = self.routes(
             idx,
-            &[("guarded", Key::NotSupportedYet), ("with", Key::NotSupported)],
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
             false,
         );
         for route in routes {

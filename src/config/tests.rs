@@ -1,1 +1,1128 @@
-//! Whole-configuration tests.
+//! Whole-configuration tests: Zilla-shaped configs that load, and every error class with its
+//! exact path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::pattern::{NoGuard, Params};
+use super::plan::{AccessControl, DefaultOffset, HttpExit, IdTemplate, Plan, SseKafkaRoute};
+use super::{parse, Glob};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "KAFKA_BOOTSTRAP_SERVER" => Some("kafka.internal:29092".to_owned()),
+        "KEYSTORE_PASSWORD" => Some("generated".to_owned()),
+        "PORT" => Some("7200".to_owned()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Plan, Vec<String>> {
+    parse(text, Path::new("/etc/zilla"), &env)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+}
+
+fn plan(text: &str) -> Plan {
+    match load(text) {
+        Ok(plan) => plan,
+        Err(errors) => panic!("expected a plan, got errors:\n{}", errors.join("\n")),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(plan) => panic!("expected errors, got a plan: {plan:#?}"),
+        Err(errors) => errors,
+    }
+}
+
+/// The minimal chain, one binding per line (flow style); `changes` replace bindings by name
+/// (an empty value removes one) or add new ones.
+fn chain(changes: &[(&str, &str)]) -> String {
+    let mut bindings: Vec<(String, String)> = [
+        (
+            "north_tcp_server",
+            "{ type: tcp, kind: server, options: { host: 127.0.0.1, port: 7114 }, exit: north_http_server }",
+        ),
+        (
+            "north_http_server",
+            "{ type: http, kind: server, exit: north_sse_server }",
+        ),
+        (
+            "north_sse_server",
+            "{ type: sse, kind: server, exit: north_sse_kafka_mapping }",
+        ),
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: south_kafka_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, options: { servers: [ 'localhost:9092' ] } }",
+        ),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    for (name, value) in changes {
+        match bindings.iter().position(|(n, _)| n == name) {
+            Some(i) if value.is_empty() => {
+                bindings.remove(i);
+            }
+            Some(i) => bindings[i].1 = value.to_string(),
+            None => bindings.push((name.to_string(), value.to_string())),
+        }
+    }
+    let mut text = String::from("name: example\nbindings:\n");
+    for (name, value) in bindings {
+        text.push_str(&format!("  {name}: {value}\n"));
+    }
+    text
+}
+
+fn sse_kafka_routes(plan: &Plan) -> &[SseKafkaRoute] {
+    let HttpExit::Sse(sse) = &plan.listeners[0].http.routes[0].exit else {
+        panic!("expected an sse exit");
+    };
+    &sse.routes[0].exit.routes
+}
+
+fn debug<T: std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+/// Reference §1.1, verbatim apart from the elided JWK.
+const REFERENCE_CHAIN: &str = r#"
+name: example
+vaults:                                  # only needed for TLS
+  my_servers: { type: filesystem, options: { keys: { store: tls/localhost.p12, type: pkcs12, password: "${{env.KEYSTORE_PASSWORD}}" } } }
+guards:
+  authn_jwt:
+    type: jwt
+    options:
+      issuer: https://auth.example.com
+      audience: https://api.example.com
+      keys: [ { kty: RSA, n: "...", e: AQAB, alg: RS256, kid: example } ]   # or a URL string (JWKS)
+      challenge: 10                       # seconds before exp to send event:challenge
+bindings:
+  north_tcp_server:  { type: tcp, kind: server, options: { host: 0.0.0.0, port: [7143] }, routes: [ { when: [ { port: 7143 } ], exit: north_tls_server } ] }
+  north_tls_server:  { type: tls, kind: server, vault: my_servers, options: { keys: [localhost], sni: [localhost], alpn: [h2] }, exit: north_http_server }
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      versions: [h2]                      # default [http/1.1, h2]
+      access-control: { policy: cross-origin }
+      authorization:
+        authn_jwt:
+          credentials:
+            headers: { authorization: "Bearer {credentials}" }
+            query:   { access_token: "{credentials}" }
+            # cookies: { access_token: "{credentials}" }
+    routes:
+      - when: [ { headers: { ":scheme": https, ":path": /events/* } } ]
+        exit: north_sse_server
+  north_sse_server:
+    type: sse
+    kind: server
+    routes:
+      - guarded: { authn_jwt: [ "proxy:stream" ] }
+        exit: north_sse_kafka_mapping
+  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when: [ { path: "/events/{key}/{tag}" } ]
+        exit: north_kafka_cache_client
+        with:
+          topic: events
+          filters:
+            - key: "${params.key}"
+              headers: { tag: "${params.tag}" }
+          event:
+            id: '["${base64(key)}","${etag}"]'
+  north_kafka_cache_client: { type: kafka, kind: cache_client, exit: south_kafka_cache_server }
+  south_kafka_cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [events] }, exit: south_kafka_client }
+  south_kafka_client:       { type: kafka, kind: client, options: { servers: [ "${{env.KAFKA_BOOTSTRAP_SERVER}}" ] }, exit: south_tcp_client }
+  south_tcp_client:         { type: tcp, kind: client }
+"#;
+
+#[test]
+fn reference_chain_refuses_tls_guards_and_vaults_by_path() {
+    assert_eq!(
+        errors(REFERENCE_CHAIN),
+        [
+            "guards.authn_jwt: not supported yet",
+            "vaults.my_servers: not supported yet",
+            "bindings.north_tls_server: tls binding not supported yet",
+            "bindings.north_http_server.options.authorization: not supported yet",
+            "bindings.north_sse_server.routes[0].guarded: not supported yet",
+        ]
+    );
+}
+
+/// Reference §1.1 without tls, guards, vaults, authorization and `guarded`.
+const REFERENCE_CHAIN_PLAIN: &str = r#"
+name: example
+bindings:
+  north_tcp_server:  { type: tcp, kind: server, options: { host: 0.0.0.0, port: [7143] }, routes: [ { when: [ { port: 7143 } ], exit: north_http_server } ] }
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      versions: [h2]
+      access-control: { policy: cross-origin }
+    routes:
+      - when: [ { headers: { ":scheme": https, ":path": /events/* } } ]
+        exit: north_sse_server
+  north_sse_server:
+    type: sse
+    kind: server
+    routes:
+      - exit: north_sse_kafka_mapping
+  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when: [ { path: "/events/{key}/{tag}" } ]
+        exit: north_kafka_cache_client
+        with:
+          topic: events
+          filters:
+            - key: "${params.key}"
+              headers: { tag: "${params.tag}" }
+          event:
+            id: '["${base64(key)}","${etag}"]'
+  north_kafka_cache_client: { type: kafka, kind: cache_client, exit: south_kafka_cache_server }
+  south_kafka_cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [events] }, exit: south_kafka_client }
+  south_kafka_client:       { type: kafka, kind: client, options: { servers: [ "${{env.KAFKA_BOOTSTRAP_SERVER}}" ] }, exit: south_tcp_client }
+  south_tcp_client:         { type: tcp, kind: client }
+"#;
+
+#[test]
+fn reference_chain_without_security_loads() {
+    let plan = plan(REFERENCE_CHAIN_PLAIN);
+    assert_eq!(plan.name.as_deref(), Some("example"));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    assert_eq!(plan.listeners.len(), 1);
+    let listener = &plan.listeners[0];
+    assert_eq!(listener.binding, "north_tcp_server");
+    assert_eq!(listener.addr.to_string(), "0.0.0.0:7143");
+    let http = &listener.http;
+    assert_eq!(http.binding, "north_http_server");
+    assert!(!http.http1 && http.h2);
+    assert_eq!(
+        http.access_control,
+        AccessControl::CrossOrigin {
+            origins: None,
+            methods: None,
+            headers: None,
+            credentials: false,
+            max_age: None,
+            expose: None,
+        }
+    );
+    let condition = &http.routes[0].when[0];
+    assert_eq!(condition.headers[0].0, ":scheme");
+    assert!(condition.headers[0].1.matches("https"));
+    assert_eq!(condition.headers[1].0, ":path");
+    assert!(condition.headers[1].1.matches("/events/a/b?x=1"));
+    assert!(!condition.headers[1].1.matches("/other"));
+
+    let routes = sse_kafka_routes(&plan);
+    assert_eq!(routes.len(), 1);
+    let route = &routes[0];
+    let mut params = Params::new();
+    assert!(route.when[0].match_path("/events/k1/t1", &mut params));
+    assert_eq!(route.topic.as_static(), Some("events"));
+    assert_eq!(route.filters.len(), 1);
+    let filter = &route.filters[0];
+    let key = filter.key.as_ref().unwrap();
+    assert_eq!(key.resolve_to_string(&params, &NoGuard), "k1");
+    assert_eq!(filter.headers[0].0, "tag");
+    assert_eq!(
+        filter.headers[0].1.resolve_to_string(&params, &NoGuard),
+        "t1"
+    );
+    assert_eq!(
+        debug(&route.event_id),
+        debug(&IdTemplate::from_config(r#"["${base64(key)}","${etag}"]"#).unwrap())
+    );
+
+    let cluster = &route.cluster;
+    assert_eq!(cluster.binding, "south_kafka_client");
+    assert_eq!(cluster.servers, ["kafka.internal:29092"]);
+    assert_eq!(cluster.bootstrap, ["events"]);
+    assert!(cluster.allowed_topics.is_empty());
+    assert_eq!(plan.clusters.len(), 1);
+    assert!(Arc::ptr_eq(cluster, &plan.clusters[0]));
+}
+
+/// zilla `examples/sse.kafka.fanout/etc/zilla.yaml`.
+const FANOUT: &str = r#"
+---
+name: example
+bindings:
+  north_tcp_server:
+    type: tcp
+    kind: server
+    options:
+      host: 0.0.0.0
+      port:
+        - 7114
+    routes:
+      - when:
+          - port: 7114
+        exit: north_http_server
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      access-control:
+        policy: cross-origin
+    routes:
+      - when:
+          - headers:
+              :scheme: http
+              :path: /events
+        exit: north_sse_server
+      - when:
+          - headers:
+              :scheme: http
+        exit: east_http_filesystem_mapping
+  east_http_filesystem_mapping:
+    type: http-filesystem
+    kind: proxy
+    routes:
+      - exit: east_filesystem_server
+        when:
+          - path: /{path}
+        with:
+          path: ${params.path}
+  east_filesystem_server:
+    type: filesystem
+    kind: server
+    options:
+      location: www/
+  north_sse_server:
+    type: sse
+    kind: server
+    exit: north_sse_kafka_mapping
+  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when:
+          - path: /{topic}
+        exit: north_kafka_cache_client
+        with:
+          topic: ${params.topic}
+  north_kafka_cache_client:
+    type: kafka
+    kind: cache_client
+    exit: south_kafka_cache_server
+  south_kafka_cache_server:
+    type: kafka
+    kind: cache_server
+    options:
+      bootstrap:
+        - events
+    exit: south_kafka_client
+  south_kafka_client:
+    type: kafka
+    kind: client
+    options:
+      servers:
+        - ${{env.KAFKA_BOOTSTRAP_SERVER}}
+    exit: south_tcp_client
+  south_tcp_client:
+    type: tcp
+    kind: client
+telemetry:
+  exporters:
+    stdout_logs_exporter:
+      type: stdout
+"#;
+
+#[test]
+fn fanout_example_loads_with_files_and_env() {
+    let plan = plan(FANOUT);
+    assert!(plan.telemetry_stdout);
+    let http = &plan.listeners[0].http;
+    assert_eq!(http.routes.len(), 2);
+    let (sse_path, _) = &http.routes[0].when[0].headers[1];
+    assert_eq!(sse_path, ":path");
+    assert!(http.routes[0].when[0].headers[1]
+        .1
+        .matches("/events?lastEventId=x"));
+    let HttpExit::Files(files) = &http.routes[1].exit else {
+        panic!("expected a files exit");
+    };
+    assert_eq!(files.binding, "east_http_filesystem_mapping");
+    assert_eq!(files.root, Path::new("/etc/zilla/www/"));
+    let mut params = Params::new();
+    assert!(files.routes[0].when[0].match_path("/index.html", &mut params));
+    assert_eq!(
+        files.routes[0].path.resolve_to_string(&params, &NoGuard),
+        "index.html"
+    );
+    let routes = sse_kafka_routes(&plan);
+    assert_eq!(routes[0].cluster.servers, ["kafka.internal:29092"]);
+    // The filesystem location does not exist here: a warning, not an error.
+    assert_eq!(
+        plan.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["bindings.east_filesystem_server.options.location: /etc/zilla/www/ is not a directory (yet)"]
+    );
+}
+
+#[test]
+fn fanout_example_names_a_missing_env_variable() {
+    let missing = |name: &str| (name != "KAFKA_BOOTSTRAP_SERVER").then(|| "x".to_owned());
+    let errors: Vec<String> = parse(FANOUT, Path::new("/"), &missing)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["bindings.south_kafka_client.options.servers[0]: environment variable KAFKA_BOOTSTRAP_SERVER is not set"]
+    );
+}
+
+/// The older fanout example: the kafka client has no servers, the tcp client names the broker.
+#[test]
+fn older_fanout_takes_the_broker_from_the_tcp_client() {
+    let text = chain(&[
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, exit: south_tcp_client }",
+        ),
+        (
+            "south_tcp_client",
+            "{ type: tcp, kind: client, options: { host: kafka, port: 29092 }, routes: [ { when: [ { cidr: 0.0.0.0/0 } ] } ] }",
+        ),
+    ]);
+    let plan = plan(&text);
+    assert_eq!(plan.clusters[0].servers, ["kafka:29092"]);
+
+    let text = chain(&[
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, exit: south_tcp_client }",
+        ),
+        (
+            "south_tcp_client",
+            "{ type: tcp, kind: client, routes: [ { when: [ { cidr: 10.0.0.0/8 } ] } ] }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.south_tcp_client.routes[0].when[0].cidr: cidr \"10.0.0.0/8\" not supported (only 0.0.0.0/0 and ::/0, which allow every broker)",
+            "bindings.south_kafka_client.options.servers: required",
+        ]
+    );
+}
+
+#[test]
+fn filters_config_events_key_tag() {
+    let text = chain(&[(
+        "north_sse_kafka_mapping",
+        r#"{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: "/events/{key}/{tag}" } ], exit: south_kafka_client, with: { topic: events, filters: [ { key: "${params.key}", headers: { tag: "${params.tag}", "zilla:identity": static } }, { key: fixed } ] } } ] }"#,
+    )]);
+    let plan = plan(&text);
+    let route = &sse_kafka_routes(&plan)[0];
+    let mut params = Params::new();
+    assert!(route.when[0].match_path("/events/a/b/c", &mut params));
+    assert_eq!(params.get("key"), Some("a/b"));
+    assert_eq!(params.get("tag"), Some("c"));
+    let first = &route.filters[0];
+    assert_eq!(
+        first
+            .key
+            .as_ref()
+            .unwrap()
+            .resolve_to_string(&params, &NoGuard),
+        "a/b"
+    );
+    assert_eq!(first.headers.len(), 2);
+    assert_eq!(first.headers[1].0, "zilla:identity");
+    assert_eq!(first.headers[1].1.as_static(), Some("static"));
+    assert_eq!(
+        route.filters[1].key.as_ref().unwrap().as_static(),
+        Some("fixed")
+    );
+    assert!(route.filters[1].headers.is_empty());
+    assert_eq!(
+        debug(&route.event_id),
+        debug(&IdTemplate::from_config("${etag}").unwrap())
+    );
+}
+
+#[test]
+fn tcp_ports_ranges_and_per_port_routes() {
+    let text = chain(&[
+        (
+            "north_tcp_server",
+            "{ type: tcp, kind: server, options: { port: [ 7114, '7200-7201', '${{env.PORT}}' ] }, routes: [ { when: [ { port: 7114 } ], exit: north_http_server }, { when: [ { port: '7200-7201' } ], exit: other_http_server } ] }",
+        ),
+        (
+            "other_http_server",
+            "{ type: http, kind: server, options: { versions: [ http/1.1 ] }, exit: north_sse_server }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_tcp_server.options.port: port 7200 listed twice",
+            "bindings.north_tcp_server.options.port: 0.0.0.0:7200 is already bound by bindings.north_tcp_server",
+        ]
+    );
+
+    let text = text.replace("'${{env.PORT}}'", "7300");
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_tcp_server.routes: no route for port 7300"]
+    );
+
+    let text = text.replace(
+        "exit: other_http_server } ]",
+        "exit: other_http_server } ], exit: north_http_server",
+    );
+    let plan = plan(&text);
+    let summary: Vec<(String, &str, bool)> = plan
+        .listeners
+        .iter()
+        .map(|l| (l.addr.to_string(), l.http.binding.as_str(), l.http.h2))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("0.0.0.0:7114".to_owned(), "north_http_server", true),
+            ("0.0.0.0:7200".to_owned(), "other_http_server", false),
+            ("0.0.0.0:7201".to_owned(), "other_http_server", false),
+            ("0.0.0.0:7300".to_owned(), "north_http_server", true),
+        ]
+    );
+    // One sse service shared by both http bindings.
+    let sse = |i: usize| match &plan.listeners[i].http.routes[0].exit {
+        HttpExit::Sse(sse) => sse.clone(),
+        HttpExit::Files(_) => panic!("expected sse"),
+    };
+    assert!(Arc::ptr_eq(&sse(0), &sse(1)));
+    assert!(Arc::ptr_eq(
+        &plan.listeners[1].http,
+        &plan.listeners[2].http
+    ));
+    assert_eq!(plan.clusters.len(), 1);
+}
+
+#[test]
+fn tcp_port_errors() {
+    let text = chain(&[(
+        "north_tcp_server",
+        "{ type: tcp, kind: server, options: { host: 127.0.0.1, port: '9-3' }, routes: [ { when: [ { port: 99999 } ], exit: north_http_server } ] }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_tcp_server.options.port: expected a port (0-65535) or a range \"from-to\", found \"9-3\"",
+            "bindings.north_tcp_server.routes[0].when[0].port: 99999 is out of range 0..=65535",
+        ]
+    );
+    let text = chain(&[(
+        "north_tcp_server",
+        "{ type: tcp, kind: server, exit: north_http_server }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_tcp_server.options.port: required"]
+    );
+}
+
+#[test]
+fn tcp_server_to_tls_is_the_tls_error() {
+    let text = chain(&[
+        (
+            "north_tcp_server",
+            "{ type: tcp, kind: server, options: { port: 7143 }, exit: north_tls_server }",
+        ),
+        (
+            "north_tls_server",
+            "{ type: tls, kind: server, vault: v, options: { keys: [ localhost ] }, exit: north_http_server }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_tls_server: tls binding not supported yet"]
+    );
+}
+
+#[test]
+fn unknown_types_kinds_and_keys() {
+    let text = chain(&[
+        ("mqtt_server", "{ type: mqtt, kind: server }"),
+        ("sse_client", "{ type: sse, kind: client }"),
+        ("no_type", "{ kind: server }"),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.mqtt_server.type: binding type \"mqtt\" not supported",
+            "bindings.sse_client.kind: kind \"client\" not supported for binding type \"sse\"",
+            "bindings.no_type.type: required",
+        ]
+    );
+
+    let text = chain(&[(
+        "north_http_server",
+        "{ type: http, kind: server, colour: blue, options: { overrides: { x: y }, requests: [], foo: 1 }, exit: north_sse_server }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_http_server.colour: unknown key",
+            "bindings.north_http_server.options.overrides: not supported",
+            "bindings.north_http_server.options.requests: not supported",
+            "bindings.north_http_server.options.foo: unknown option",
+        ]
+    );
+
+    let text = format!("{}catalogs: {{}}\nextra: 1\n", chain(&[]));
+    assert_eq!(
+        errors(&text),
+        ["catalogs: not supported", "extra: unknown key"]
+    );
+}
+
+#[test]
+fn http_options_and_routes() {
+    let text = chain(&[(
+        "north_http_server",
+        r#"{ type: http, kind: server, options: { versions: [ http/1.1, h3 ], access-control: { policy: same-origin, max-age: 5 } }, routes: [ { when: [ { headers: { ":path": /x }, path: /y } ], with: { headers: { overrides: {} } }, guarded: { jwt: [ read ] }, exit: north_sse_server } ] }"#,
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_http_server.options.versions[1]: unknown version \"h3\": expected http/1.1 or h2",
+            "bindings.north_http_server.options.access-control.max-age: only allowed with policy cross-origin",
+            "bindings.north_http_server.routes[0].with: not supported",
+            "bindings.north_http_server.routes[0].guarded: not supported yet",
+            "bindings.north_http_server.routes[0].when[0].path: unknown key",
+        ]
+    );
+
+    let text = chain(&[(
+        "north_http_server",
+        r#"{ type: http, kind: server, options: { access-control: { policy: cross-origin, allow: { origins: [ "https://a.example" ], methods: [ GET ], headers: [ authorization ], credentials: true }, max-age: 10, expose: { headers: [ etag ] } } }, routes: [ { when: [ { headers: { ":Authority": "*.example:443" } } ], exit: north_sse_server } ] }"#,
+    )]);
+    let plan = plan(&text);
+    let http = &plan.listeners[0].http;
+    assert_eq!(
+        http.access_control,
+        AccessControl::CrossOrigin {
+            origins: Some(vec!["https://a.example".into()]),
+            methods: Some(vec!["GET".into()]),
+            headers: Some(vec!["authorization".into()]),
+            credentials: true,
+            max_age: Some(10),
+            expose: Some(vec!["etag".into()]),
+        }
+    );
+    assert_eq!(http.routes[0].when[0].headers[0].0, ":authority");
+    assert!(http.routes[0].when[0].headers[0].1.matches("a.example:443"));
+}
+
+#[test]
+fn sse_options_and_routes() {
+    let text = chain(&[(
+        "north_sse_server",
+        "{ type: sse, kind: server, options: { retry: 2000 }, routes: [ { when: [ { path: /events/* } ], exit: north_sse_kafka_mapping } ] }",
+    )]);
+    let plan = plan(&text);
+    let HttpExit::Sse(sse) = &plan.listeners[0].http.routes[0].exit else {
+        panic!("expected sse");
+    };
+    assert_eq!(sse.routes[0].when, [Glob::new("/events/*")]);
+
+    let text = chain(&[(
+        "north_sse_server",
+        "{ type: sse, kind: server, options: { requests: [ { path: /x } ] }, routes: [ { when: [ { path: /x } ] } ] }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_sse_server.options.requests: not supported",
+            "bindings.north_sse_server.routes[0].exit: required",
+        ]
+    );
+
+    let text = chain(&[("north_sse_server", "{ type: sse, kind: server }")]);
+    assert_eq!(errors(&text), ["bindings.north_sse_server.exit: required"]);
+}
+
+#[test]
+fn exits_unknown_wrong_kind_and_cycles() {
+    let text = chain(&[(
+        "north_http_server",
+        "{ type: http, kind: server, routes: [ { exit: nowhere }, { exit: south_kafka_client }, { exit: north_http_server } ] }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_http_server.routes[0].exit: unknown binding \"nowhere\"",
+            "bindings.north_http_server.routes[1].exit: an http server binding must exit to an sse server or an http-filesystem proxy binding, not \"south_kafka_client\" (a kafka client binding)",
+            "bindings.north_http_server.routes[2].exit: cycle: north_http_server → north_http_server (an http server binding must exit to an sse server or an http-filesystem proxy binding)",
+        ]
+    );
+
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: north_kafka_cache_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "north_kafka_cache_client",
+            "{ type: kafka, kind: cache_client, exit: south_kafka_cache_server }",
+        ),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server, exit: north_kafka_cache_client }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.south_kafka_cache_server.exit: cycle: north_kafka_cache_client → south_kafka_cache_server → north_kafka_cache_client (a kafka cache_server binding must exit to a kafka client binding)",
+        ]
+    );
+}
+
+#[test]
+fn kafka_chain_must_end_at_a_client() {
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: north_kafka_cache_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "north_kafka_cache_client",
+            "{ type: kafka, kind: cache_client, exit: south_kafka_cache_server }",
+        ),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.south_kafka_cache_server.exit: required"]
+    );
+
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: other_sse_server, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "other_sse_server",
+            "{ type: sse, kind: server, exit: north_sse_kafka_mapping }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_sse_kafka_mapping.routes[0].exit: an sse-kafka proxy binding must exit to a kafka cache_client or a kafka client binding, not \"other_sse_server\" (an sse server binding)"]
+    );
+
+    let text = chain(&[
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, options: { servers: [ 'localhost:9092' ] }, exit: other_http_server }",
+        ),
+        (
+            "other_http_server",
+            "{ type: http, kind: server, exit: north_sse_server }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.south_kafka_client.exit: a kafka client binding must exit to a tcp client binding, not \"other_http_server\" (an http server binding)"]
+    );
+}
+
+#[test]
+fn sse_kafka_route_errors() {
+    let route = |with: &str| {
+        chain(&[(
+            "north_sse_kafka_mapping",
+            &format!(
+                "{{ type: sse-kafka, kind: proxy, routes: [ {{ when: [ {{ path: '/{{topic}}' }} ], exit: south_kafka_client, {with} }} ] }}"
+            ),
+        )])
+    };
+    let at = "bindings.north_sse_kafka_mapping.routes[0]";
+    assert_eq!(
+        errors(&route("with: { filters: [] }")),
+        [format!("{at}.with.topic: required")]
+    );
+    assert_eq!(
+        errors(&route("guarded: { jwt: [ read ] }")),
+        [
+            format!("{at}.guarded: not supported yet"),
+            format!("{at}.with.topic: required"),
+        ]
+    );
+    assert_eq!(
+        errors(&route("with: { topic: t, event: { id: '${key}' } }")),
+        [format!(
+            "{at}.with.event.id: unsupported event id \"${{key}}\": expected \"${{etag}}\" or \"[\\\"${{base64(key)}}\\\",\\\"${{etag}}\\\"]\""
+        )]
+    );
+    assert_eq!(
+        errors(&route("with: { topic: '${params.x}-${params.topic}' }")),
+        [format!(
+            "{at}.with.topic: ${{params.x}} is not defined by when path \"/{{topic}}\""
+        )]
+    );
+    assert_eq!(
+        errors(&route("with: { topic: '${param.topic}' }")),
+        [format!(
+            "{at}.with.topic: malformed `${{param.topic}}`: expected ${{params.NAME}}, ${{guarded['GUARD'].identity}} or ${{guarded['GUARD'].attributes.NAME}}"
+        )]
+    );
+    assert_eq!(
+        errors(&route(
+            "with: { topic: t, filters: [ { key: \"${guarded['jwt'].identity}\", headers: { a: '${params.nope}' }, value: x } ] }"
+        )),
+        [
+            format!("{at}.with.filters[0].value: unknown key"),
+            format!("{at}.with.filters[0].key: unknown guard \"jwt\""),
+            format!("{at}.with.filters[0].headers.a: ${{params.nope}} is not defined by when path \"/{{topic}}\""),
+        ]
+    );
+
+    let text = chain(&[(
+        "north_sse_kafka_mapping",
+        "{ type: sse-kafka, kind: proxy, options: {}, routes: [ { when: [ { path: '/{' }, { topic: x } ], exit: south_kafka_client, with: { topic: t } } ], exit: south_kafka_client }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_sse_kafka_mapping.options: not supported",
+            "bindings.north_sse_kafka_mapping.routes[0].when[0].path: malformed parameter at byte 1: expected {name} with a name of letters and '_'",
+            "bindings.north_sse_kafka_mapping.routes[0].when[1].topic: unknown key",
+            "bindings.north_sse_kafka_mapping.routes[0].when[1].path: required",
+            "bindings.north_sse_kafka_mapping.exit: not supported: an sse-kafka exit needs a route with with.topic",
+        ]
+    );
+
+    let text = chain(&[(
+        "north_sse_kafka_mapping",
+        "{ type: sse-kafka, kind: proxy, routes: [ { exit: south_kafka_client, with: { topic: '${params.topic}' } } ] }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_sse_kafka_mapping.routes[0].with.topic: ${params.topic} is not defined: the route has no when path"]
+    );
+}
+
+#[test]
+fn guarded_templates_need_a_declared_guard() {
+    let text = chain(&[(
+        "north_sse_kafka_mapping",
+        r#"{ type: sse-kafka, kind: proxy, routes: [ { exit: south_kafka_client, with: { topic: "${guarded['authn_jwt'].identity}-topic" } } ] }"#,
+    )]);
+    let text = text.replace(
+        "bindings:\n",
+        "guards:\n  authn_jwt: { type: jwt }\nbindings:\n",
+    );
+    assert_eq!(errors(&text), ["guards.authn_jwt: not supported yet"]);
+}
+
+#[test]
+fn kafka_options() {
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: north_kafka_cache_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "north_kafka_cache_client",
+            "{ type: kafka, kind: cache_client, options: { topics: [ { name: a }, { name: b, value: { model: json } } ], bootstrap: [ a ] }, exit: south_kafka_cache_server }",
+        ),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server, options: { bootstrap: [ a ], topics: [ { name: a, defaultOffset: live, deltaType: json_patch }, { name: b, transforms: [], key: {} }, { name: c, defaultOffset: latest }, { name: a } ] }, exit: south_kafka_client }",
+        ),
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, options: { servers: [ 'k:1' ], sasl: { mechanism: plain }, authorization: {} } }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_kafka_cache_client.options.bootstrap: not supported",
+            "bindings.north_kafka_cache_client.options.topics[1].value: not supported",
+            "bindings.south_kafka_cache_server.options.topics[0].deltaType: not supported",
+            "bindings.south_kafka_cache_server.options.topics[1].transforms: not supported",
+            "bindings.south_kafka_cache_server.options.topics[1].key: not supported",
+            "bindings.south_kafka_cache_server.options.topics[2].defaultOffset: unknown defaultOffset \"latest\": expected live or historical",
+            "bindings.south_kafka_cache_server.options.topics[3]: topic \"a\" listed twice",
+            "bindings.south_kafka_client.options.sasl: not supported yet",
+            "bindings.south_kafka_client.options.authorization: not supported yet",
+        ]
+    );
+
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: north_kafka_cache_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "north_kafka_cache_client",
+            "{ type: kafka, kind: cache_client, routes: [ { when: [ { topic: 'items-*' }, { topic: prices } ], exit: south_kafka_cache_server } ] }",
+        ),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server, options: { bootstrap: [ prices ], topics: [ { name: prices, defaultOffset: live } ] }, routes: [ { when: [ { topic: items-snapshots }, { topic: prices } ], exit: south_kafka_client } ] }",
+        ),
+        (
+            "south_kafka_client",
+            "{ type: kafka, kind: client, options: { servers: [ 'k1:9092, k2:9092' ] }, exit: south_tcp_client }",
+        ),
+        ("south_tcp_client", "{ type: tcp, kind: client }"),
+    ]);
+    let plan = plan(&text);
+    let cluster = &plan.clusters[0];
+    assert_eq!(cluster.servers, ["k1:9092", "k2:9092"]);
+    assert_eq!(
+        cluster.allowed_topics,
+        [Glob::new("items-snapshots"), Glob::new("prices")]
+    );
+    assert_eq!(cluster.default_offset("prices"), DefaultOffset::Live);
+    assert_eq!(cluster.default_offset("other"), DefaultOffset::Historical);
+}
+
+#[test]
+fn kafka_topic_routes_that_cannot_combine() {
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: north_kafka_cache_client, with: { topic: '${params.topic}' } } ] }",
+        ),
+        (
+            "north_kafka_cache_client",
+            "{ type: kafka, kind: cache_client, routes: [ { when: [ { topic: 'a-*' } ], exit: south_kafka_cache_server } ] }",
+        ),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server, routes: [ { when: [ { topic: '*-b' } ], exit: south_kafka_client } ] }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_kafka_cache_client: not supported: topic routes \"a-*\" and \"*-b\" on two kafka bindings of this chain cannot be combined"]
+    );
+}
+
+#[test]
+fn clusters_are_shared_by_client_binding() {
+    let text = chain(&[
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/a/{topic}' } ], exit: cache_a, with: { topic: '${params.topic}' } }, { when: [ { path: '/b/{topic}' } ], exit: cache_b, with: { topic: '${params.topic}' } }, { when: [ { path: '/c/{topic}' } ], exit: cache_a, with: { topic: '${params.topic}' } } ] }",
+        ),
+        ("cache_a", "{ type: kafka, kind: cache_client, exit: south_kafka_cache_server }"),
+        ("cache_b", "{ type: kafka, kind: cache_client, exit: south_kafka_cache_server }"),
+        (
+            "south_kafka_cache_server",
+            "{ type: kafka, kind: cache_server, exit: south_kafka_client }",
+        ),
+    ]);
+    let plan = plan(&text);
+    let routes = sse_kafka_routes(&plan);
+    assert_eq!(plan.clusters.len(), 1);
+    for route in routes {
+        assert!(Arc::ptr_eq(&route.cluster, &plan.clusters[0]));
+    }
+
+    let text = text.replace(
+        "(\"cache_b\"",
+        "",
+    ).replace(
+        "cache_b: { type: kafka, kind: cache_client, exit: south_kafka_cache_server }",
+        "cache_b: { type: kafka, kind: cache_client, exit: other_cache_server }\n  other_cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [ x ] }, exit: south_kafka_client }",
+    );
+    assert_eq!(
+        errors(&text),
+        ["bindings.cache_b: not supported: reaches kafka client \"south_kafka_client\" with other cache options or topic routes than another chain to it"]
+    );
+}
+
+#[test]
+fn http_filesystem_routes() {
+    let text = chain(&[
+        (
+            "north_http_server",
+            "{ type: http, kind: server, routes: [ { when: [ { headers: { ':path': /events/* } } ], exit: north_sse_server }, { exit: files } ] }",
+        ),
+        (
+            "files",
+            "{ type: http-filesystem, kind: proxy, routes: [ { when: [ { path: '/{path}', method: GET } ], exit: www, with: { path: '${params.path}' } }, { when: [ { path: '/x/{p}' } ], exit: www, with: { path: '${params.path}' } }, { exit: www } ] }",
+        ),
+        (
+            "www",
+            "{ type: filesystem, kind: server, options: { location: /var/www, symlinks: follow } }",
+        ),
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.files.routes[0].when[0].method: not supported",
+            "bindings.www.options.symlinks: not supported",
+            "bindings.files.routes[1].with.path: ${params.path} is not defined by when path \"/x/{p}\"",
+            "bindings.files.routes[2].with.path: required",
+        ]
+    );
+
+    let text = chain(&[
+        (
+            "north_http_server",
+            "{ type: http, kind: server, routes: [ { exit: files } ] }",
+        ),
+        (
+            "files",
+            "{ type: http-filesystem, kind: proxy, routes: [ { when: [ { path: '/{path}' } ], exit: www, with: { path: 'site/${params.path}' } } ] }",
+        ),
+        ("www", "{ type: filesystem, kind: server, options: { location: ../www } }"),
+    ]);
+    let plan = plan(&text);
+    let HttpExit::Files(files) = &plan.listeners[0].http.routes[0].exit else {
+        panic!("expected files");
+    };
+    assert_eq!(files.root, Path::new("/etc/zilla/../www"));
+    let mut params = Params::new();
+    assert!(files.routes[0].when[0].match_path("/a/b.css", &mut params));
+    assert_eq!(
+        files.routes[0].path.resolve_to_string(&params, &NoGuard),
+        "site/a/b.css"
+    );
+    // The unused sse chain is reported as unreachable.
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert!(warnings.contains(
+        &"bindings.north_sse_server: not reachable from any tcp server binding; ignored".to_owned()
+    ));
+    assert!(plan.clusters.is_empty());
+}
+
+#[test]
+fn telemetry_exporters_metrics_and_attributes() {
+    let text = format!(
+        "{}telemetry:\n  attributes: {{ service.namespace: example }}\n  metrics: [ http.request.size, stream.active.received ]\n  exporters:\n    out: {{ type: stdout }}\n    prom: {{ type: prometheus, options: {{ endpoints: [] }} }}\n    otel: {{ type: otlp }}\n",
+        chain(&[])
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "telemetry.exporters.prom: prometheus exporter not supported yet",
+            "telemetry.exporters.otel.type: exporter type \"otlp\" not supported",
+        ]
+    );
+    let text = text
+        .replace(
+            "    prom: { type: prometheus, options: { endpoints: [] } }\n",
+            "",
+        )
+        .replace("    otel: { type: otlp }\n", "");
+    let plan = plan(&text);
+    assert!(plan.telemetry_stdout);
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["telemetry.metrics: metrics are not collected yet; ignored"]
+    );
+}
+
+#[test]
+fn qualified_exits_and_binding_telemetry() {
+    let text = chain(&[(
+        "north_tcp_server",
+        "{ type: tcp, kind: server, telemetry: { metrics: [ stream.* ] }, options: { port: 7114 }, exit: 'example:north_http_server' }",
+    )]);
+    let plan = plan(&text);
+    assert_eq!(plan.listeners[0].http.binding, "north_http_server");
+    assert_eq!(
+        plan.warnings[0].to_string(),
+        "bindings.north_tcp_server.telemetry: per-binding telemetry is not collected; ignored"
+    );
+    let text = text.replace("example:north", "other:north");
+    assert_eq!(
+        errors(&text),
+        ["bindings.north_tcp_server.exit: unknown binding \"other:north_http_server\""]
+    );
+}
+
+#[test]
+fn document_level_errors() {
+    assert_eq!(
+        errors("bindings: [\n"),
+        ["(root): invalid YAML: while parsing a node, did not find expected node content at byte 12 line 2 column 1"]
+    );
+    assert_eq!(errors(""), ["(root): empty configuration"]);
+    assert_eq!(
+        errors("a: 1\n---\nb: 2\n"),
+        ["(root): 2 YAML documents: expected exactly one"]
+    );
+    assert_eq!(
+        errors("- 1\n"),
+        ["(root): expected a mapping, found a list"]
+    );
+    assert_eq!(errors("name: x\n"), ["bindings: required"]);
+    assert_eq!(
+        errors("bindings: {}\n"),
+        ["bindings: no tcp server binding: nothing to listen on"]
+    );
+    assert_eq!(
+        errors("bindings:\n  a: { type: tcp, kind: server, options: { port: 1 }, exit: b }\n  a: {}\n"),
+        ["(root): invalid YAML: String(\"a\"): duplicated key in mapping at byte 80 line 3 column 7"]
+    );
+}
+
+#[test]
+fn env_substitution_everywhere_and_single_pass() {
+    let text = chain(&[
+        (
+            "north_tcp_server",
+            "{ type: tcp, kind: server, options: { host: 127.0.0.1, port: '${{env.PORT}}' }, exit: north_http_server }",
+        ),
+        (
+            "north_sse_kafka_mapping",
+            "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: south_kafka_client, with: { topic: 'prefix-${{env.PORT}}-${params.topic}' } } ] }",
+        ),
+    ]);
+    let plan = plan(&text);
+    assert_eq!(plan.listeners[0].addr.to_string(), "127.0.0.1:7200");
+    let route = &sse_kafka_routes(&plan)[0];
+    let mut params = Params::new();
+    assert!(route.when[0].match_path("/${{env.PORT}}", &mut params));
+    assert_eq!(
+        route.topic.resolve_to_string(&params, &NoGuard),
+        "prefix-7200-${{env.PORT}}"
+    );
+
+    let text = chain(&[(
+        "north_tcp_server",
+        "{ type: tcp, kind: server, options: { host: '${{env.HOST}}', port: '${{ env.PORT }}' }, exit: '${{env.EXIT}}' }",
+    )]);
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_tcp_server.options.host: environment variable HOST is not set",
+            "bindings.north_tcp_server.exit: environment variable EXIT is not set",
+        ]
+    );
+}

@@ -344,7 +344,11 @@ mod tests {
         assert_eq!(a.get("c").unwrap().boolean(&mut cx), Some(true));
         assert_eq!(a.get(":path").unwrap().string(&mut cx).unwrap(), "/x");
         assert_eq!(a.get("d").unwrap().string(&mut cx), None);
-        a.check(&mut cx, &[("b", Key::Known), ("c", Key::NotSupported)], "unknown option");
+        a.check(
+            &mut cx,
+            &[("b", Key::Known), ("c", Key::NotSupported)],
+            "unknown option",
+        );
         let errors: Vec<String> = cx.errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             errors,

@@ -696,3 +696,7 @@ fn deliver_chunk(
     s.positions[i].1 = s.positions[i].1.max(chunk.next_offset);
     false
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

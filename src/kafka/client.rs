@@ -40,9 +40,11 @@ pub struct Versions {
     pub list_offsets: i16,
 }
 
-/// The range of each API we implement. Fetch stops at 12: v13+ names topics by id only.
+/// The range of each API we implement. Fetch stops at 11: v12+ responses carry tagged fields
+/// that some brokers (tansu 0.6) fill in ways kafka-protocol 0.18 refuses, and v13+ names topics
+/// by id only; v11 has everything we need (isolation level, aborted transactions).
 const METADATA: (i16, i16) = (1, 12);
-const FETCH: (i16, i16) = (4, 12);
+const FETCH: (i16, i16) = (4, 11);
 const LIST_OFFSETS: (i16, i16) = (2, 7);
 
 #[derive(Debug, Clone)]

@@ -988,11 +988,21 @@ pub struct Zilla {
     pub bootstrap: Vec<String>,
     /// `cache_server.options.topics`: (name, defaultOffset).
     pub topics: Vec<(String, String)>,
+    /// The http route's `:path` pattern to the sse binding (default `/*`).
+    pub http_path: String,
 }
 
 impl Zilla {
     pub fn new(port: u16, kafka: &str) -> Zilla {
-        Zilla { port, kafka: kafka.to_string(), routes: Vec::new(), cache: true, bootstrap: Vec::new(), topics: Vec::new() }
+        Zilla {
+            port,
+            kafka: kafka.to_string(),
+            routes: Vec::new(),
+            cache: true,
+            bootstrap: Vec::new(),
+            topics: Vec::new(),
+            http_path: "/*".to_string(),
+        }
     }
     pub fn route(mut self, r: Route) -> Zilla {
         self.routes.push(r);
@@ -1006,6 +1016,10 @@ impl Zilla {
         self.bootstrap.push(t.to_string());
         self
     }
+    pub fn http_path(mut self, pattern: &str) -> Zilla {
+        self.http_path = pattern.to_string();
+        self
+    }
     pub fn topic_offset(mut self, t: &str, default_offset: &str) -> Zilla {
         self.topics.push((t.to_string(), default_offset.to_string()));
         self
@@ -1014,6 +1028,7 @@ impl Zilla {
     pub fn yaml(&self) -> String {
         let mut y = String::new();
         let p = self.port;
+        let path = q(&self.http_path);
         y += &format!(
             "name: test
 bindings:
@@ -1040,7 +1055,7 @@ bindings:
       - when:
           - headers:
               :scheme: http
-              :path: /*
+              :path: {path}
         exit: north_sse_server
   north_sse_server:
     type: sse
