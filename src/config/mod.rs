@@ -33,7 +33,6 @@ use std::path::Path;
 use yaml_rust2::YamlLoader;
 
 pub use direct::direct;
-pub use pattern::{Glob, Guarded, NoGuard, Params, PathPattern, Template};
 pub use plan::*;
 
 /// Reads and resolves a configuration file. Relative paths in it (filesystem `location`) are

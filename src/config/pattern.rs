@@ -131,16 +131,9 @@ impl<'p> Params<'p> {
     }
 
     /// `(name, value)` in pattern order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&'p str, &'p str)> + '_ {
         self.entries.iter().copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     pub fn clear(&mut self) {
@@ -239,7 +232,7 @@ impl PathPattern {
         true
     }
 
-    /// Convenience for tests and cold paths.
+    #[cfg(test)]
     pub fn matches(&self, path: &str) -> bool {
         self.match_path(path, &mut Params::new())
     }
@@ -424,6 +417,7 @@ impl Template {
     }
 
     /// A template that always resolves to `text` (no `${...}` interpretation).
+    #[allow(dead_code)] // API for the server; unused so far
     pub fn literal(text: &str) -> Template {
         Template {
             source: text.into(),
@@ -435,12 +429,8 @@ impl Template {
         }
     }
 
-    /// The text as written in the configuration.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
     /// Resolves to the same value for every request.
+    #[allow(dead_code)] // API for the server; unused so far
     pub fn is_static(&self) -> bool {
         self.as_static().is_some()
     }
