@@ -78,7 +78,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--kafka" => run.kafka = Some(value()?),
             "--listen" => {
                 let v = value()?;
-                run.listen = v.parse().map_err(|_| format!("--listen: not an ADDR:PORT: {v}"))?;
+                run.listen = v
+                    .parse()
+                    .map_err(|_| format!("--listen: not an ADDR:PORT: {v}"))?;
             }
             "--workers" => {
                 run.workers = number(name, &value()?)?;
@@ -88,9 +90,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--heartbeat" => run.settings.heartbeat_secs = number(name, &value()?)? as u64,
             "--metadata-timeout-ms" => {
-                run.settings.metadata_timeout = Duration::from_millis(number(name, &value()?)? as u64)
+                run.settings.metadata_timeout =
+                    Duration::from_millis(number(name, &value()?)? as u64)
             }
-            "--stream-budget" => run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024),
+            "--stream-budget" => {
+                run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024)
+            }
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
@@ -102,8 +107,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 }
 
 fn number(name: &str, v: &str) -> Result<usize, String> {
-    v.parse()
-        .map_err(|_| format!("{name}: not a number: {v}"))
+    v.parse().map_err(|_| format!("{name}: not a number: {v}"))
 }
 
 #[cfg(test)]
@@ -124,7 +128,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(&args(&["check", "--config", "y"])).unwrap(), Command::Check { .. }));
+        assert!(matches!(
+            parse(&args(&["check", "--config", "y"])).unwrap(),
+            Command::Check { .. }
+        ));
         assert!(parse(&args(&["--bogus"])).is_err());
         assert!(parse(&args(&["--workers"])).is_err());
         assert!(parse(&args(&["--workers", "0"])).is_err());

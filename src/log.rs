@@ -16,7 +16,9 @@ pub fn debug_enabled() -> bool {
 }
 
 pub fn write(level: &str, args: std::fmt::Arguments<'_>) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
     let (y, mo, d) = civil_from_days((secs / 86400) as i64);

@@ -69,6 +69,12 @@ fn main() -> ExitCode {
             for w in &plan.warnings {
                 warn!("{w}");
             }
+            if let Some(name) = &plan.name {
+                info!("configuration {name}");
+            }
+            if plan.telemetry_stdout {
+                info!("telemetry exporter stdout: events are logged on stderr");
+            }
             let opts = runtime::worker::Options {
                 workers: run.workers,
                 settings: run.settings,

@@ -12,18 +12,29 @@ fn broker_cut_and_restored_loses_nothing() {
     let (broker, relay) = broker_behind_relay();
     broker.create_topic("ticks", 3);
     let producer = Producer::with_options(&relay.addr(), &[("client.id", EXEMPT_CLIENT_ID)]);
-    let server = Zilla::new(free_port(), &relay.addr()).route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &relay.addr())
+        .route(Route::any_topic())
+        .start(&[]);
 
     let a = produce_spread(&producer, "ticks", 3, 5, "a");
     let sse = Sse::open(&server.url("/ticks"));
     let mut events = sse.expect(a.len(), WAIT);
-    assert!(relay.active() > 0, "the server's broker connections do not go through the relay");
+    assert!(
+        relay.active() > 0,
+        "the server's broker connections do not go through the relay"
+    );
 
     relay.cut();
     // Proof that the server noticed and tried to reconnect (and was refused).
-    assert!(wait_until(WAIT, || relay.refused() > 0), "the server never tried to reconnect");
+    assert!(
+        wait_until(WAIT, || relay.refused() > 0),
+        "the server never tried to reconnect"
+    );
     let b = produce_spread(&producer, "ticks", 3, 5, "b"); // produced during the outage
-    assert!(!sse.is_eof(), "the SSE stream must stay open while the broker is away");
+    assert!(
+        !sse.is_eof(),
+        "the SSE stream must stay open while the broker is away"
+    );
     relay.restore();
     let c = produce_spread(&producer, "ticks", 3, 5, "c");
 
@@ -54,7 +65,10 @@ fn repeated_cuts() {
         all.extend(batch);
         relay.cut();
         let refused = relay.refused();
-        assert!(wait_until(WAIT, || relay.refused() > refused), "round {round}: no reconnect attempt");
+        assert!(
+            wait_until(WAIT, || relay.refused() > refused),
+            "round {round}: no reconnect attempt"
+        );
         relay.restore();
     }
     let last = produce_spread(&producer, "ticks", 2, 3, "last");

@@ -11,7 +11,9 @@ fn late_streams_catch_up_while_records_keep_coming() {
     let broker = Broker::start();
     broker.create_topic("flow", 3);
     let bootstrap = broker.bootstrap();
-    let server = Zilla::new(free_port(), &bootstrap).route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &bootstrap)
+        .route(Route::any_topic())
+        .start(&[]);
     let url = server.url("/flow");
     let early = Sse::open(&url);
     assert_eq!(early.status(WAIT), Some(200));
@@ -22,7 +24,13 @@ fn late_streams_catch_up_while_records_keep_coming() {
         (0..N)
             .map(|i| {
                 let v = format!("r{i:04}");
-                let d = p.send("flow", Some((i % 3) as i32), Some(format!("k{}", i % 11).as_bytes()), Some(v.as_bytes()), &[]);
+                let d = p.send(
+                    "flow",
+                    Some((i % 3) as i32),
+                    Some(format!("k{}", i % 11).as_bytes()),
+                    Some(v.as_bytes()),
+                    &[],
+                );
                 (v, d)
             })
             .collect::<Vec<_>>()

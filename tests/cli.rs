@@ -6,11 +6,18 @@ use common::*;
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(server_bin()).args(args).output().expect("run sse-kafka")
+    Command::new(server_bin())
+        .args(args)
+        .output()
+        .expect("run sse-kafka")
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn write(dir: &tempfile::TempDir, yaml: &str) -> String {
@@ -24,7 +31,15 @@ fn help_and_version() {
     let o = run(&["--help"]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    for word in ["--config", "check", "--kafka", "--listen", "--workers", "--heartbeat", "--metadata-timeout-ms"] {
+    for word in [
+        "--config",
+        "check",
+        "--kafka",
+        "--listen",
+        "--workers",
+        "--heartbeat",
+        "--metadata-timeout-ms",
+    ] {
         assert!(t.contains(word), "--help does not mention {word}:\n{t}");
     }
     let o = run(&["--version"]);
@@ -36,14 +51,22 @@ fn help_and_version() {
 fn unknown_flag_fails() {
     let o = run(&["--no-such-flag"]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("--no-such-flag"), "the error names the flag: {}", text(&o));
+    assert!(
+        text(&o).contains("--no-such-flag"),
+        "the error names the flag: {}",
+        text(&o)
+    );
 }
 
 #[test]
 fn check_accepts_the_fanout_example() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = Zilla::new(7114, "${{env.KAFKA_BOOTSTRAP_SERVER}}")
-        .route(Route::new("/events/{key}/{tag}", "events").filter(Filter::key("${params.key}").and_header("tag", "${params.tag}")).event_id(r#"["${base64(key)}","${etag}"]"#))
+        .route(
+            Route::new("/events/{key}/{tag}", "events")
+                .filter(Filter::key("${params.key}").and_header("tag", "${params.tag}"))
+                .event_id(r#"["${base64(key)}","${etag}"]"#),
+        )
         .route(Route::any_topic())
         .bootstrap_topic("events")
         .topic_offset("events", "live")
@@ -55,10 +78,20 @@ fn check_accepts_the_fanout_example() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}\n{yaml}", text(&o));
-    let o = Command::new(server_bin()).args(["check", "-c", &path]).env("KAFKA_BOOTSTRAP_SERVER", "x:1").output().unwrap();
+    let o = Command::new(server_bin())
+        .args(["check", "-c", &path])
+        .env("KAFKA_BOOTSTRAP_SERVER", "x:1")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "-c is --config: {}", text(&o));
     // The same shape straight to the kafka client binding.
-    let path = write(&dir, &Zilla::new(7114, "localhost:9092").no_cache().route(Route::any_topic()).yaml());
+    let path = write(
+        &dir,
+        &Zilla::new(7114, "localhost:9092")
+            .no_cache()
+            .route(Route::any_topic())
+            .yaml(),
+    );
     let o = run(&["check", "--config", &path]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
@@ -66,7 +99,9 @@ fn check_accepts_the_fanout_example() {
 #[test]
 fn check_reports_every_error_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
-    let base = Zilla::new(7114, "localhost:9092").route(Route::any_topic()).yaml();
+    let base = Zilla::new(7114, "localhost:9092")
+        .route(Route::any_topic())
+        .yaml();
     // 1. an option we do not implement (decisions.md's own example);
     let yaml = base.replace(
         "      access-control:\n        policy: cross-origin\n",
@@ -83,21 +118,32 @@ fn check_reports_every_error_with_its_path() {
     let lines: Vec<&str> = t.lines().collect();
     let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
     assert!(has("bindings.north_http_server.options.overrides:"), "{t}");
-    assert!(lines.iter().any(|l| l.starts_with("bindings.north_tls_server") && l.contains("not supported")), "{t}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("bindings.north_tls_server") && l.contains("not supported")),
+        "{t}"
+    );
     assert!(has("bindings.weird_binding"), "{t}");
 }
 
 #[test]
 fn check_refuses_broken_references_and_yaml() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = Zilla::new(7114, "localhost:9092").route(Route::any_topic()).yaml().replace(
-        "    exit: north_sse_kafka_mapping\n",
-        "    exit: nowhere\n",
-    );
+    let yaml = Zilla::new(7114, "localhost:9092")
+        .route(Route::any_topic())
+        .yaml()
+        .replace("    exit: north_sse_kafka_mapping\n", "    exit: nowhere\n");
     let path = write(&dir, &yaml);
     let o = run(&["check", "--config", &path]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).lines().any(|l| l.starts_with("bindings.north_sse_server")), "{}", text(&o));
+    assert!(
+        text(&o)
+            .lines()
+            .any(|l| l.starts_with("bindings.north_sse_server")),
+        "{}",
+        text(&o)
+    );
 
     let path = write(&dir, "bindings: [unclosed\n  - : :\n");
     let o = run(&["check", "--config", &path]);
@@ -115,7 +161,9 @@ fn check_refuses_broken_references_and_yaml() {
 #[test]
 fn run_with_invalid_config_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = Zilla::new(free_port(), "localhost:9092").route(Route::any_topic()).yaml()
+    let yaml = Zilla::new(free_port(), "localhost:9092")
+        .route(Route::any_topic())
+        .yaml()
         + "  weird_binding:\n    type: no-such-type\n    kind: server\n";
     let path = write(&dir, &yaml);
     let mut child = Command::new(server_bin())
@@ -132,7 +180,12 @@ fn run_with_invalid_config_exits() {
     assert!(exited, "sse-kafka kept running with an invalid config");
     assert!(!o.status.success());
     let t = text(&o);
-    assert!(t.lines().any(|l| l.starts_with("bindings.weird_binding") || l.contains("bindings.weird_binding")), "{t}");
+    assert!(
+        t.lines().any(
+            |l| l.starts_with("bindings.weird_binding") || l.contains("bindings.weird_binding")
+        ),
+        "{t}"
+    );
     assert!(!t.contains("listening on"), "{t}");
 }
 
@@ -143,7 +196,15 @@ fn env_substitution_at_run_time() {
     broker.create_topic("events", 1);
     Producer::new(&broker.bootstrap()).send_value("events", Some(0), "via env");
     let port = free_port();
-    let yaml = Zilla::new(port, "${{env.KAFKA_BOOTSTRAP_SERVER}}").route(Route::any_topic()).yaml();
-    let server = Server::builder(port).config(&yaml).env("KAFKA_BOOTSTRAP_SERVER", &broker.bootstrap()).start();
-    assert_eq!(Sse::open(&server.url("/events")).expect(1, WAIT)[0].data, "via env");
+    let yaml = Zilla::new(port, "${{env.KAFKA_BOOTSTRAP_SERVER}}")
+        .route(Route::any_topic())
+        .yaml();
+    let server = Server::builder(port)
+        .config(&yaml)
+        .env("KAFKA_BOOTSTRAP_SERVER", &broker.bootstrap())
+        .start();
+    assert_eq!(
+        Sse::open(&server.url("/events")).expect(1, WAIT)[0].data,
+        "via env"
+    );
 }

@@ -11,7 +11,9 @@ fn codec_round_trip(codec: &str) {
     let broker = Broker::start();
     broker.create_topic("events", 3);
     let producer = Producer::with_compression(&broker.bootstrap(), codec);
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&[]);
 
     let batch = |tag: &str| -> Vec<Rec> {
         (0..40)

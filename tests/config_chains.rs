@@ -16,9 +16,15 @@ fn fanout_chain_with_cache_and_direct_client_chain() {
     let broker = Broker::start();
     broker.create_topic("events", 3);
     Producer::new(&broker.bootstrap()).send_value("events", Some(2), "hello");
-    let cached = Zilla::new(free_port(), &broker.bootstrap()).bootstrap_topic("events").route(Route::new("/events", "events")).start(&[]);
+    let cached = Zilla::new(free_port(), &broker.bootstrap())
+        .bootstrap_topic("events")
+        .route(Route::new("/events", "events"))
+        .start(&[]);
     stream_one(&cached, "/events", "hello");
-    let direct = Zilla::new(free_port(), &broker.bootstrap()).no_cache().route(Route::new("/events", "events")).start(&[]);
+    let direct = Zilla::new(free_port(), &broker.bootstrap())
+        .no_cache()
+        .route(Route::new("/events", "events"))
+        .start(&[]);
     stream_one(&direct, "/events", "hello");
 }
 
@@ -72,10 +78,13 @@ fn dead_first_bootstrap_server_is_skipped() {
     Producer::new(&broker.bootstrap()).send_value("events", Some(0), "alive");
     let port = free_port();
     let dead = format!("127.0.0.1:{}", free_port());
-    let yaml = Zilla::new(port, &dead).route(Route::any_topic()).yaml().replace(
-        &format!("        - '{dead}'\n"),
-        &format!("        - '{dead}'\n        - '{}'\n", broker.bootstrap()),
-    );
+    let yaml = Zilla::new(port, &dead)
+        .route(Route::any_topic())
+        .yaml()
+        .replace(
+            &format!("        - '{dead}'\n"),
+            &format!("        - '{dead}'\n        - '{}'\n", broker.bootstrap()),
+        );
     let server = Server::builder(port).config(&yaml).start();
     stream_one(&server, "/events", "alive");
 }

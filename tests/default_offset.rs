@@ -48,7 +48,10 @@ fn live_starts_at_the_end() {
         }
     }
     let first = first.expect("no record produced after the 200 ever arrived on a live stream");
-    assert!(first.data.starts_with("probe-"), "a live stream replayed history: {first:?} (old: {old:?})");
+    assert!(
+        first.data.starts_with("probe-"),
+        "a live stream replayed history: {first:?} (old: {old:?})"
+    );
     let new = produce_spread(&producer, "live", 3, 3, "new");
     let mut events = vec![first];
     let new_seen = |events: &[Event]| events.iter().filter(|e| e.data.starts_with("new-")).count();
@@ -59,13 +62,28 @@ fn live_starts_at_the_end() {
         }
     }
     sse.expect_no_more(Duration::from_millis(300));
-    assert!(events.iter().all(|e| !e.data.starts_with("old-")), "a live stream replayed history: {events:?}");
+    assert!(
+        events.iter().all(|e| !e.data.starts_with("old-")),
+        "a live stream replayed history: {events:?}"
+    );
     // Probes may or may not arrive (only those produced after the stream was positioned);
     // each at most once. Everything produced after the first delivered probe: exactly once.
-    let news: Vec<Event> = events.iter().filter(|e| e.data.starts_with("new-")).cloned().collect();
+    let news: Vec<Event> = events
+        .iter()
+        .filter(|e| e.data.starts_with("new-"))
+        .cloned()
+        .collect();
     assert_exactly_once(&news, &new);
-    let probe_events: Vec<Event> = events.iter().filter(|e| e.data.starts_with("probe-")).cloned().collect();
-    let delivered_probes: Vec<_> = probes.iter().filter(|(v, _)| probe_events.iter().any(|e| &e.data == v)).cloned().collect();
+    let probe_events: Vec<Event> = events
+        .iter()
+        .filter(|e| e.data.starts_with("probe-"))
+        .cloned()
+        .collect();
+    let delivered_probes: Vec<_> = probes
+        .iter()
+        .filter(|(v, _)| probe_events.iter().any(|e| &e.data == v))
+        .cloned()
+        .collect();
     assert_exactly_once(&probe_events, &delivered_probes);
     drop(old);
 }
@@ -79,7 +97,11 @@ fn live_topic_resumes_from_an_id() {
     let from = [1i64, 2, 3];
     let id = encode_id(&[(0, from[0]), (1, from[1]), (2, from[2])]);
     let sse = Sse::resume(&server.url("/live"), &id);
-    let expected: Vec<_> = old.iter().filter(|(_, d)| d.offset >= from[d.partition as usize]).cloned().collect();
+    let expected: Vec<_> = old
+        .iter()
+        .filter(|(_, d)| d.offset >= from[d.partition as usize])
+        .cloned()
+        .collect();
     let events = sse.expect(expected.len(), WAIT);
     sse.expect_no_more(Duration::from_millis(300));
     assert_exactly_once(&events, &expected);

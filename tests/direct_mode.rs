@@ -26,7 +26,11 @@ fn serves_any_topic_by_name() {
     let live = sa.expect(a2.len(), WAIT);
     assert_exactly_once(&live, &a2);
     let resumed = Sse::resume(&server.url("/alpha"), live[0].id.as_deref().unwrap());
-    let after_first: Vec<_> = a2.iter().filter(|(v, _)| *v != live[0].data).cloned().collect();
+    let after_first: Vec<_> = a2
+        .iter()
+        .filter(|(v, _)| *v != live[0].data)
+        .cloned()
+        .collect();
     assert_exactly_once(&resumed.expect(after_first.len(), WAIT), &after_first);
 }
 
@@ -35,7 +39,10 @@ fn only_get_slash_topic() {
     let broker = Broker::start();
     broker.create_topic("alpha", 1);
     let server = Server::direct(&broker.bootstrap(), &["--metadata-timeout-ms", "500"]);
-    assert_eq!(curl(&server.url("/alpha"), &["-X", "POST", "-d", "x"]).status, 405);
+    assert_eq!(
+        curl(&server.url("/alpha"), &["-X", "POST", "-d", "x"]).status,
+        405
+    );
     assert_eq!(curl(&server.url("/"), &[]).status, 404);
 }
 
@@ -46,5 +53,8 @@ fn bootstrap_by_host_name() {
     broker.create_topic("alpha", 1);
     Producer::new(&broker.bootstrap()).send_value("alpha", Some(0), "named");
     let server = Server::direct(&format!("localhost:{}", broker.port), &[]);
-    assert_eq!(Sse::open(&server.url("/alpha")).expect(1, WAIT)[0].data, "named");
+    assert_eq!(
+        Sse::open(&server.url("/alpha")).expect(1, WAIT)[0].data,
+        "named"
+    );
 }

@@ -18,11 +18,18 @@ fn setup(topic: &str) -> Setup {
     broker.create_topic(topic, 1);
     let producer = Producer::new(&broker.bootstrap());
     let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::new("/keyed/{topic}", "${params.topic}").event_id(r#"["${base64(key)}","${etag}"]"#))
+        .route(
+            Route::new("/keyed/{topic}", "${params.topic}")
+                .event_id(r#"["${base64(key)}","${etag}"]"#),
+        )
         .route(Route::any_topic())
         // No heartbeat comments in the byte-exact bodies.
         .start(&["--heartbeat", "0"]);
-    Setup { _broker: broker, producer, server }
+    Setup {
+        _broker: broker,
+        producer,
+        server,
+    }
 }
 
 fn wait_exact(sse: &Sse, expected: &str) {
@@ -35,25 +42,56 @@ fn wait_exact(sse: &Sse, expected: &str) {
 #[test]
 fn first_records_byte_exact() {
     let s = setup("one");
-    s.producer.send("one", Some(0), Some(b"key"), Some(b"Hello, world"), &[("header", b"value")]);
+    s.producer.send(
+        "one",
+        Some(0),
+        Some(b"key"),
+        Some(b"Hello, world"),
+        &[("header", b"value")],
+    );
     let sse = Sse::open(&s.server.url("/one"));
     assert_eq!(sse.status(WAIT), Some(200));
-    assert_eq!(sse.header("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        sse.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
     // Offset 0 → progress {0 → 1} → 01 02 00 02 → "AQIAAg==" (the id of Zilla's example).
     wait_exact(&sse, "id:AQIAAg==\ndata:Hello, world\n\n");
-    s.producer.send("one", Some(0), Some(b"key"), Some(b"Hello, again"), &[]);
+    s.producer
+        .send("one", Some(0), Some(b"key"), Some(b"Hello, again"), &[]);
     // Offset 1 → {0 → 2} → 01 02 00 04.
     assert_eq!(encode_id(&[(0, 2)]), "AQIABA==");
-    wait_exact(&sse, "id:AQIAAg==\ndata:Hello, world\n\nid:AQIABA==\ndata:Hello, again\n\n");
+    wait_exact(
+        &sse,
+        "id:AQIAAg==\ndata:Hello, world\n\nid:AQIABA==\ndata:Hello, again\n\n",
+    );
 }
 
 #[test]
 fn etag_header_suffixes_the_id() {
     let s = setup("etags");
-    s.producer.send("etags", Some(0), Some(b"key"), Some(b"v1"), &[("etag", b"revision=42")]);
-    s.producer.send("etags", Some(0), Some(b"key"), Some(b"v2"), &[("other", b"x"), ("etag", b"revision=43")]);
+    s.producer.send(
+        "etags",
+        Some(0),
+        Some(b"key"),
+        Some(b"v1"),
+        &[("etag", b"revision=42")],
+    );
+    s.producer.send(
+        "etags",
+        Some(0),
+        Some(b"key"),
+        Some(b"v2"),
+        &[("other", b"x"), ("etag", b"revision=43")],
+    );
     // Header names are exact: `ETag` is not `etag`.
-    s.producer.send("etags", Some(0), Some(b"key"), Some(b"v3"), &[("ETag", b"nope")]);
+    s.producer.send(
+        "etags",
+        Some(0),
+        Some(b"key"),
+        Some(b"v3"),
+        &[("ETag", b"nope")],
+    );
     let sse = Sse::open(&s.server.url("/etags"));
     wait_exact(
         &sse,
@@ -65,10 +103,19 @@ fn etag_header_suffixes_the_id() {
 #[test]
 fn etag_with_line_breaks_is_left_out_of_the_id() {
     let s = setup("evil");
-    s.producer.send("evil", Some(0), None, Some(b"a"), &[("etag", b"x\ndata:injected")]);
-    s.producer.send("evil", Some(0), None, Some(b"b"), &[("etag", b"x\ry")]);
-    s.producer.send("evil", Some(0), None, Some(b"c"), &[("etag", b"x\0y")]);
-    s.producer.send("evil", Some(0), None, Some(b"d"), &[("etag", b"fine")]);
+    s.producer.send(
+        "evil",
+        Some(0),
+        None,
+        Some(b"a"),
+        &[("etag", b"x\ndata:injected")],
+    );
+    s.producer
+        .send("evil", Some(0), None, Some(b"b"), &[("etag", b"x\ry")]);
+    s.producer
+        .send("evil", Some(0), None, Some(b"c"), &[("etag", b"x\0y")]);
+    s.producer
+        .send("evil", Some(0), None, Some(b"d"), &[("etag", b"fine")]);
     let sse = Sse::open(&s.server.url("/evil"));
     wait_exact(
         &sse,
@@ -79,11 +126,19 @@ fn etag_with_line_breaks_is_left_out_of_the_id() {
 #[test]
 fn key_template_ids() {
     let s = setup("keyed");
-    s.producer.send("keyed", Some(0), Some(b"key"), Some(b"v1"), &[]);
+    s.producer
+        .send("keyed", Some(0), Some(b"key"), Some(b"v1"), &[]);
     s.producer.send("keyed", Some(0), None, Some(b"v2"), &[]);
-    s.producer.send("keyed", Some(0), Some(b"key"), Some(b"v3"), &[("etag", b"revision=43")]);
+    s.producer.send(
+        "keyed",
+        Some(0),
+        Some(b"key"),
+        Some(b"v3"),
+        &[("etag", b"revision=43")],
+    );
     // base64url with padding, url alphabet.
-    s.producer.send("keyed", Some(0), Some(&[0xfb, 0xff]), Some(b"v4"), &[]);
+    s.producer
+        .send("keyed", Some(0), Some(&[0xfb, 0xff]), Some(b"v4"), &[]);
     let sse = Sse::open(&s.server.url("/keyed/keyed"));
     wait_exact(
         &sse,
@@ -102,7 +157,9 @@ fn ids_on_three_partitions_decode() {
     let broker = Broker::start();
     broker.create_topic("multi", 3);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&[]);
     let all = produce_spread(&producer, "multi", 3, 4, "v");
     let sse = Sse::open(&server.url("/multi"));
     let events = sse.expect(all.len(), WAIT);
@@ -113,7 +170,11 @@ fn ids_on_three_partitions_decode() {
     for e in &events {
         for (p, o) in decode_id(e.id.as_deref().unwrap()).unwrap() {
             let prev = high.insert(p, o).unwrap_or(i64::MIN);
-            assert!(o >= prev || o < 0, "partition {p} went back from {prev} to {o} in {:?}", e.id);
+            assert!(
+                o >= prev || o < 0,
+                "partition {p} went back from {prev} to {o} in {:?}",
+                e.id
+            );
         }
     }
 }

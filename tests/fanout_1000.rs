@@ -10,13 +10,18 @@ fn a_thousand_streams_each_get_every_record() {
     let broker = Broker::start();
     broker.create_topic("fanout", 3);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap()).bootstrap_topic("fanout").route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .bootstrap_topic("fanout")
+        .route(Route::any_topic())
+        .start(&[]);
 
     // Some records before the streams open (replayed), some while they are open (live).
     let before = produce_spread(&producer, "fanout", 3, 4, "before");
     let urls: Vec<String> = (0..1000).map(|_| server.url("/fanout")).collect();
     let fleet = CurlFleet::open(&urls, 250);
-    fleet.wait_all(before.len(), Duration::from_secs(60)).unwrap();
+    fleet
+        .wait_all(before.len(), Duration::from_secs(60))
+        .unwrap();
     let after = produce_spread(&producer, "fanout", 3, 4, "after");
     let all: Vec<_> = before.into_iter().chain(after).collect();
     fleet.wait_all(all.len(), Duration::from_secs(60)).unwrap();
@@ -27,5 +32,10 @@ fn a_thousand_streams_each_get_every_record() {
         assert_exactly_once(&events, &all);
     }
     // The server is still answering new clients.
-    assert_eq!(Sse::open(&server.url("/fanout")).expect(all.len(), WAIT).len(), all.len());
+    assert_eq!(
+        Sse::open(&server.url("/fanout"))
+            .expect(all.len(), WAIT)
+            .len(),
+        all.len()
+    );
 }

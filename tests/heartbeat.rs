@@ -12,7 +12,11 @@ fn idle_streams_get_comment_heartbeats() {
     let sse = Sse::open(&server.url("/quiet"));
     assert_eq!(sse.status(WAIT), Some(200));
     // Two heartbeats on an idle stream, and nothing else: exactly ":\n\n" each.
-    assert!(sse.wait_body(Duration::from_secs(10), |b| b.len() >= 6), "no heartbeat: {:?}", sse.body());
+    assert!(
+        sse.wait_body(Duration::from_secs(10), |b| b.len() >= 6),
+        "no heartbeat: {:?}",
+        sse.body()
+    );
     let body = sse.body();
     assert!(
         body.chunks(3).all(|c| c == b":\n\n"),
@@ -25,7 +29,10 @@ fn idle_streams_get_comment_heartbeats() {
     Producer::new(&broker.bootstrap()).send_value("quiet", Some(0), "tick");
     assert_eq!(sse.expect(1, WAIT)[0].data, "tick");
     let after_event = sse.comments();
-    assert!(wait_until(Duration::from_secs(10), || sse.comments() > after_event), "no heartbeat after the event");
+    assert!(
+        wait_until(Duration::from_secs(10), || sse.comments() > after_event),
+        "no heartbeat after the event"
+    );
     assert!(String::from_utf8_lossy(&sse.body()).ends_with(":\n\n"));
 }
 
@@ -39,5 +46,9 @@ fn heartbeat_zero_turns_it_off() {
     // A negative check needs a wait; 2.5 s is well past a 1 s heartbeat, and far below the
     // 15 s default, so this only tells whether `0` disables it.
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(sse.body(), b"", "no bytes expected on an idle stream with --heartbeat 0");
+    assert_eq!(
+        sse.body(),
+        b"",
+        "no bytes expected on an idle stream with --heartbeat 0"
+    );
 }

@@ -9,7 +9,9 @@ fn setup() -> (Broker, Producer, Server) {
     broker.create_topic("t", 1);
     let producer = Producer::new(&broker.bootstrap());
     producer.send_value("t", Some(0), "first");
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&["--heartbeat", "0"]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&["--heartbeat", "0"]);
     (broker, producer, server)
 }
 
@@ -19,14 +21,24 @@ fn sse_response_is_chunked() {
     let mut c = HttpConn::connect(&server.addr());
     c.send(b"GET /t HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n");
     let head = c.read_head(WAIT).expect("head");
-    assert!(head.head.starts_with("HTTP/1.1 200 OK\r\n"), "{:?}", head.head);
+    assert!(
+        head.head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        head.head
+    );
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     assert_eq!(head.header("content-length"), None);
     let first = format!("id:{}\ndata:first\n\n", encode_id(&[(0, 1)]));
     let second = format!("id:{}\ndata:second\n\n", encode_id(&[(0, 2)]));
-    let body_is = |want: String| move |b: &[u8]| decode_chunks(b).is_some_and(|(body, _, _)| body == want.as_bytes());
-    assert!(c.read_until(WAIT, body_is(first.clone())), "chunked body: {:?}", String::from_utf8_lossy(c.buffered()));
+    let body_is = |want: String| {
+        move |b: &[u8]| decode_chunks(b).is_some_and(|(body, _, _)| body == want.as_bytes())
+    };
+    assert!(
+        c.read_until(WAIT, body_is(first.clone())),
+        "chunked body: {:?}",
+        String::from_utf8_lossy(c.buffered())
+    );
     producer.send_value("t", Some(0), "second");
     assert!(
         c.read_until(WAIT, body_is(first + &second)),
@@ -44,13 +56,21 @@ fn connection_close_gives_a_close_delimited_body() {
     let mut c = HttpConn::connect(&server.addr());
     c.send(b"GET /t HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n");
     let head = c.read_head(WAIT).expect("head");
-    assert!(head.head.starts_with("HTTP/1.1 200 OK\r\n"), "{:?}", head.head);
+    assert!(
+        head.head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        head.head
+    );
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
     assert_eq!(head.header("transfer-encoding"), None, "{:?}", head.head);
     assert_eq!(head.header("content-length"), None);
     let first = format!("id:{}\ndata:first\n\n", encode_id(&[(0, 1)]));
     assert!(c.read_until(WAIT, |b| b.len() >= first.len()));
-    assert_eq!(String::from_utf8_lossy(c.buffered()), first, "raw event bytes, no chunk framing");
+    assert_eq!(
+        String::from_utf8_lossy(c.buffered()),
+        first,
+        "raw event bytes, no chunk framing"
+    );
     producer.send_value("t", Some(0), "second");
     let both = format!("{first}id:{}\ndata:second\n\n", encode_id(&[(0, 2)]));
     assert!(c.read_until(WAIT, |b| b.len() >= both.len()));
@@ -59,7 +79,11 @@ fn connection_close_gives_a_close_delimited_body() {
     let (status, _) = server.stop_with(libc::SIGTERM, std::time::Duration::from_secs(5));
     assert!(status.is_some(), "server did not exit");
     assert!(c.closed_within(WAIT));
-    assert_eq!(String::from_utf8_lossy(c.buffered()), both, "nothing after the last event");
+    assert_eq!(
+        String::from_utf8_lossy(c.buffered()),
+        both,
+        "nothing after the last event"
+    );
 }
 
 /// A client that stops reading does not take the server down, and other clients go on.

@@ -20,7 +20,10 @@ fn setup() -> (Broker, Server) {
 
 fn raw(server: &Server, request: &[u8]) -> RawResponse {
     raw_request(&server.addr(), request, WAIT).unwrap_or_else(|| {
-        panic!("no response to {:?}", String::from_utf8_lossy(&request[..request.len().min(200)]))
+        panic!(
+            "no response to {:?}",
+            String::from_utf8_lossy(&request[..request.len().min(200)])
+        )
     })
 }
 
@@ -59,12 +62,36 @@ fn last_event_id_over_254_bytes_is_400() {
     assert_eq!(sse.status(WAIT), Some(200));
     assert_eq!(sse.expect(1, WAIT)[0].data, "hello");
     // 255 bytes in the header or in the query parameter: 400.
-    assert_eq!(curl(&url, &["-H", &format!("Last-Event-ID: {}", "A".repeat(255))]).status, 400);
-    assert_eq!(curl(&format!("{url}?lastEventId={}", "A".repeat(255)), &[]).status, 400);
+    assert_eq!(
+        curl(
+            &url,
+            &["-H", &format!("Last-Event-ID: {}", "A".repeat(255))]
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        curl(&format!("{url}?lastEventId={}", "A".repeat(255)), &[]).status,
+        400
+    );
     // 64 four-byte characters = 256 bytes (64 characters).
     let emoji = "\u{1F600}".repeat(64);
-    assert_eq!(raw(&server, &get("/events/t", &format!("Last-Event-ID: {emoji}\r\n"))).status, 400);
-    assert_eq!(curl(&format!("{url}?lastEventId={}", percent_encode(&emoji)), &[]).status, 400);
+    assert_eq!(
+        raw(
+            &server,
+            &get("/events/t", &format!("Last-Event-ID: {emoji}\r\n"))
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        curl(
+            &format!("{url}?lastEventId={}", percent_encode(&emoji)),
+            &[]
+        )
+        .status,
+        400
+    );
 }
 
 #[test]
@@ -77,7 +104,9 @@ fn request_line_too_long_is_414() {
 #[test]
 fn headers_too_large_is_431() {
     let (_b, server) = setup();
-    let many: String = (0..300).map(|i| format!("X-Pad-{i}: {}\r\n", "v".repeat(1000))).collect();
+    let many: String = (0..300)
+        .map(|i| format!("X-Pad-{i}: {}\r\n", "v".repeat(1000)))
+        .collect();
     assert_eq!(raw(&server, &get("/events/t", &many)).status, 431);
     let one_huge = format!("X-Huge: {}\r\n", "v".repeat(200_000));
     assert_eq!(raw(&server, &get("/events/t", &one_huge)).status, 431);
@@ -86,7 +115,14 @@ fn headers_too_large_is_431() {
 #[test]
 fn unknown_method_and_transfer_coding_are_501() {
     let (_b, server) = setup();
-    assert_eq!(raw(&server, b"BREW /events/t HTTP/1.1\r\nHost: localhost\r\n\r\n").status, 501);
+    assert_eq!(
+        raw(
+            &server,
+            b"BREW /events/t HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .status,
+        501
+    );
     // RFC 9112 6.1: a transfer coding the server does not understand.
     let r = raw(
         &server,
@@ -98,8 +134,22 @@ fn unknown_method_and_transfer_coding_are_501() {
 #[test]
 fn other_http_versions_are_505() {
     let (_b, server) = setup();
-    assert_eq!(raw(&server, b"GET /events/t HTTP/2.0\r\nHost: localhost\r\n\r\n").status, 505);
-    assert_eq!(raw(&server, b"GET /events/t HTTP/3.0\r\nHost: localhost\r\n\r\n").status, 505);
+    assert_eq!(
+        raw(
+            &server,
+            b"GET /events/t HTTP/2.0\r\nHost: localhost\r\n\r\n"
+        )
+        .status,
+        505
+    );
+    assert_eq!(
+        raw(
+            &server,
+            b"GET /events/t HTTP/3.0\r\nHost: localhost\r\n\r\n"
+        )
+        .status,
+        505
+    );
 }
 
 #[test]
@@ -120,7 +170,12 @@ fn malformed_requests_are_400() {
     ];
     for (i, req) in cases.iter().enumerate() {
         let r = raw(&server, req);
-        assert_eq!(r.status, 400, "case {i}: {:?}", String::from_utf8_lossy(req));
+        assert_eq!(
+            r.status,
+            400,
+            "case {i}: {:?}",
+            String::from_utf8_lossy(req)
+        );
     }
     // The server is still fine.
     assert_eq!(Sse::open(&server.url("/events/t")).status(WAIT), Some(200));

@@ -16,7 +16,9 @@ fn streams_from_the_mock_cluster() {
     let bootstrap = mock.bootstrap_servers();
     let producer = Producer::new(&bootstrap);
     let a = produce_spread(&producer, "m", 3, 4, "a");
-    let server = Zilla::new(free_port(), &bootstrap).route(Route::any_topic()).start(&[]);
+    let server = Zilla::new(free_port(), &bootstrap)
+        .route(Route::any_topic())
+        .start(&[]);
     let sse = Sse::open(&server.url("/m"));
     let mut events = sse.expect(a.len(), WAIT);
     let b = produce_spread(&producer, "m", 3, 4, "b");
@@ -79,7 +81,10 @@ fn transient_request_errors() {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
         ],
     );
-    mock.request_errors(RDKafkaApiKey::Metadata, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE]);
+    mock.request_errors(
+        RDKafkaApiKey::Metadata,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE],
+    );
     let b = produce_spread(&producer, "m", 2, 4, "b");
     events.extend(sse.expect(b.len(), Duration::from_secs(60)));
     all.extend(b);

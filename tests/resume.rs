@@ -20,10 +20,17 @@ fn setup() -> Setup {
     broker.create_topic(TOPIC, PARTITIONS);
     let producer = Producer::new(&broker.bootstrap());
     let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::new("/keyed/{topic}", "${params.topic}").event_id(r#"["${base64(key)}","${etag}"]"#))
+        .route(
+            Route::new("/keyed/{topic}", "${params.topic}")
+                .event_id(r#"["${base64(key)}","${etag}"]"#),
+        )
         .route(Route::any_topic())
         .start(&[]);
-    Setup { _broker: broker, producer, server }
+    Setup {
+        _broker: broker,
+        producer,
+        server,
+    }
 }
 
 enum How {
@@ -46,9 +53,10 @@ fn resume_after_disconnect(how: How) {
     let b = match how {
         How::Header => Sse::resume(&s.server.url(&format!("/{TOPIC}")), &last_id),
         How::Query => Sse::open(&s.server.url(&format!("/{TOPIC}?lastEventId={last_id}"))),
-        How::QueryPercentEncoded => {
-            Sse::open(&s.server.url(&format!("/{TOPIC}?x=1&lastEventId={}&y=2", percent_encode(&last_id))))
-        }
+        How::QueryPercentEncoded => Sse::open(&s.server.url(&format!(
+            "/{TOPIC}?x=1&lastEventId={}&y=2",
+            percent_encode(&last_id)
+        ))),
     };
     let rest = b.expect(first.len() + second.len() - seen.len(), WAIT);
     b.expect_no_more(Duration::from_millis(500));
@@ -100,7 +108,15 @@ fn malformed_ids_replay_from_earliest() {
     let s = setup();
     let all = produce_spread(&s.producer, TOPIC, PARTITIONS, 3, "a");
     // Not base64url, truncated, bad length, bad padding, standard base64, unknown version.
-    for bad in ["not an id!", "AQQA", "AQQABAIC===", "AQQABAIC==^=", "AQIAAg", "+/+/", "AgIAAg=="] {
+    for bad in [
+        "not an id!",
+        "AQQA",
+        "AQQABAIC===",
+        "AQQABAIC==^=",
+        "AQIAAg",
+        "+/+/",
+        "AgIAAg==",
+    ] {
         let sse = Sse::resume(&s.server.url(&format!("/{TOPIC}")), bad);
         assert_eq!(sse.status(WAIT), Some(200), "id {bad:?}");
         let events = sse.expect(all.len(), WAIT);
@@ -115,7 +131,11 @@ fn partitions_missing_from_the_id_start_at_earliest() {
     let all = produce_spread(&s.producer, TOPIC, PARTITIONS, 6, "a");
     // Only partition 1 is positioned (at offset 4); partitions 0 and 2 replay everything.
     let sse = Sse::resume(&s.server.url(&format!("/{TOPIC}")), &encode_id(&[(1, 4)]));
-    let expected: Vec<_> = all.iter().filter(|(_, d)| d.partition != 1 || d.offset >= 4).cloned().collect();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|(_, d)| d.partition != 1 || d.offset >= 4)
+        .cloned()
+        .collect();
     let events = sse.expect(expected.len(), WAIT);
     sse.expect_no_more(Duration::from_millis(300));
     assert_exactly_once(&events, &expected);
@@ -127,8 +147,11 @@ fn etag_suffix_is_ignored_for_resume() {
     let all = produce_spread(&s.producer, TOPIC, PARTITIONS, 4, "a");
     let id = format!("{}/revision=42", encode_id(&[(0, 2), (1, 3), (2, 4)]));
     let sse = Sse::resume(&s.server.url(&format!("/{TOPIC}")), &id);
-    let expected: Vec<_> =
-        all.iter().filter(|(_, d)| d.offset >= [2, 3, 4][d.partition as usize]).cloned().collect();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|(_, d)| d.offset >= [2, 3, 4][d.partition as usize])
+        .cloned()
+        .collect();
     let events = sse.expect(expected.len(), WAIT);
     sse.expect_no_more(Duration::from_millis(300));
     assert_exactly_once(&events, &expected);
@@ -145,7 +168,10 @@ fn key_template_ids_resume_exactly() {
     let seen = a.expect(7, WAIT);
     drop(a);
     let last_id = seen.last().unwrap().id.clone().unwrap();
-    assert!(last_id.starts_with("[\""), "key template id expected, got {last_id}");
+    assert!(
+        last_id.starts_with("[\""),
+        "key template id expected, got {last_id}"
+    );
     let second = produce_spread(&s.producer, TOPIC, PARTITIONS, 2, "b");
     let b = Sse::resume(&url, &last_id);
     let rest = b.expect(first.len() + second.len() - seen.len(), WAIT);
@@ -162,7 +188,10 @@ fn resume_at_the_end_waits_for_new_records() {
     let a = Sse::open(&s.server.url(&format!("/{TOPIC}")));
     let seen = a.expect(first.len(), WAIT);
     drop(a);
-    let b = Sse::resume(&s.server.url(&format!("/{TOPIC}")), seen.last().unwrap().id.as_deref().unwrap());
+    let b = Sse::resume(
+        &s.server.url(&format!("/{TOPIC}")),
+        seen.last().unwrap().id.as_deref().unwrap(),
+    );
     assert_eq!(b.status(WAIT), Some(200));
     b.expect_no_more(Duration::from_millis(500));
     let second = produce_spread(&s.producer, TOPIC, PARTITIONS, 1, "b");

@@ -26,7 +26,10 @@ fn shutdown_with(sig: i32) {
         assert!(s.wait_eof(WAIT), "a stream outlived the server");
     }
     assert!(idle.closed_within(WAIT));
-    assert!(std::net::TcpStream::connect(server.addr()).is_err(), "still accepting after exit");
+    assert!(
+        std::net::TcpStream::connect(server.addr()).is_err(),
+        "still accepting after exit"
+    );
 }
 
 #[test]
@@ -49,5 +52,8 @@ fn shutdown_while_broker_is_gone() {
     assert_eq!(s.status(WAIT), Some(200));
     drop(broker);
     let (status, _) = server.stop_with(libc::SIGTERM, Duration::from_secs(5));
-    assert!(status.is_some(), "did not exit within 5 s with the broker gone");
+    assert!(
+        status.is_some(),
+        "did not exit within 5 s with the broker gone"
+    );
 }

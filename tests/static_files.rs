@@ -117,8 +117,15 @@ fn setup() -> Setup {
     std::fs::write(root.join("www/sub/page.txt"), "sub page\n").unwrap();
     std::fs::write(root.join("secret.txt"), SECRET).unwrap();
     let port = free_port();
-    let server = Server::builder(port).dir(root).config(&yaml(port, &broker.bootstrap())).start();
-    Setup { _broker: broker, server, _dir: dir }
+    let server = Server::builder(port)
+        .dir(root)
+        .config(&yaml(port, &broker.bootstrap()))
+        .start();
+    Setup {
+        _broker: broker,
+        server,
+        _dir: dir,
+    }
 }
 
 #[test]
@@ -128,16 +135,36 @@ fn serves_files_and_the_event_stream_side_by_side() {
     assert_eq!(r.status, 200);
     assert_eq!(String::from_utf8_lossy(&r.body), INDEX);
     // A content type from the extension, as a browser needs for a page and a script.
-    assert!(r.header("content-type").is_some_and(|v| v.starts_with("text/html")), "{:?}", r.headers);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|v| v.starts_with("text/html")),
+        "{:?}",
+        r.headers
+    );
     let r = curl(&s.server.url("/index.html"), &[]);
-    assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, INDEX.to_string()));
+    assert_eq!(
+        (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        (200, INDEX.to_string())
+    );
     let r = curl(&s.server.url("/app.js"), &[]);
-    assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, APP_JS.to_string()));
-    assert!(r.header("content-type").is_some_and(|v| v.contains("javascript")), "{:?}", r.headers);
+    assert_eq!(
+        (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        (200, APP_JS.to_string())
+    );
+    assert!(
+        r.header("content-type")
+            .is_some_and(|v| v.contains("javascript")),
+        "{:?}",
+        r.headers
+    );
     let r = curl(&s.server.url("/sub/page.txt"), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"sub page\n"[..]));
     assert_eq!(curl(&s.server.url("/missing.txt"), &[]).status, 404);
-    assert_eq!(curl(&s.server.url("/sub"), &[]).status, 404, "a directory is not a file");
+    assert_eq!(
+        curl(&s.server.url("/sub"), &[]).status,
+        404,
+        "a directory is not a file"
+    );
 
     let sse = Sse::open(&s.server.url("/events"));
     assert_eq!(sse.expect(1, WAIT)[0].data, "from kafka");
@@ -147,25 +174,44 @@ fn serves_files_and_the_event_stream_side_by_side() {
 fn keep_alive_between_file_requests() {
     let s = setup();
     // curl reuses one connection for several URLs when the server keeps it open.
-    let urls: Vec<String> = ["/", "/app.js", "/sub/page.txt", "/missing.txt", "/index.html"]
-        .iter()
-        .map(|p| s.server.url(p))
-        .collect();
+    let urls: Vec<String> = [
+        "/",
+        "/app.js",
+        "/sub/page.txt",
+        "/missing.txt",
+        "/index.html",
+    ]
+    .iter()
+    .map(|p| s.server.url(p))
+    .collect();
     let connects = curl_write_out(&urls, "%{num_connects} ", &[]);
-    assert_eq!(connects.trim(), "1 0 0 0 0", "connections opened per request");
+    assert_eq!(
+        connects.trim(),
+        "1 0 0 0 0",
+        "connections opened per request"
+    );
 
     // The same by hand, with the two requests written back to back (pipelined).
     let mut c = HttpConn::connect(&s.server.addr());
     c.send(b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\nGET /sub/page.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let a = c.read_response(WAIT).expect("first response");
     let b = c.read_response(WAIT).expect("second response");
-    assert_eq!((a.status, String::from_utf8_lossy(&a.body).into_owned()), (200, APP_JS.to_string()));
+    assert_eq!(
+        (a.status, String::from_utf8_lossy(&a.body).into_owned()),
+        (200, APP_JS.to_string())
+    );
     assert_eq!((b.status, b.body.as_slice()), (200, &b"sub page\n"[..]));
-    assert!(!c.closed_within(Duration::from_millis(300)), "keep-alive connection closed early");
+    assert!(
+        !c.closed_within(Duration::from_millis(300)),
+        "keep-alive connection closed early"
+    );
     c.send(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     let last = c.read_response(WAIT).expect("third response");
     assert_eq!(last.status, 200);
-    assert!(c.closed_within(WAIT), "Connection: close must close after the response");
+    assert!(
+        c.closed_within(WAIT),
+        "Connection: close must close after the response"
+    );
 }
 
 /// GET only: other methods are refused and change nothing. 405 is what a user expects for a
@@ -174,11 +220,17 @@ fn keep_alive_between_file_requests() {
 fn files_are_get_only() {
     let s = setup();
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
-        let r = curl(&s.server.url("/index.html"), &["-X", method, "-d", "overwritten"]);
+        let r = curl(
+            &s.server.url("/index.html"),
+            &["-X", method, "-d", "overwritten"],
+        );
         assert_eq!(r.status, 405, "{method}");
         assert!(!String::from_utf8_lossy(&r.body).contains("index page"));
     }
-    assert_eq!(std::fs::read_to_string(s.server.dir.join("www/index.html")).unwrap(), INDEX);
+    assert_eq!(
+        std::fs::read_to_string(s.server.dir.join("www/index.html")).unwrap(),
+        INDEX
+    );
 }
 
 #[test]
@@ -215,10 +267,19 @@ fn no_path_traversal() {
             "{path} leaked a file outside the root: {} {body:?}",
             r.status
         );
-        assert!([400, 403, 404].contains(&r.status), "{path}: status {}", r.status);
+        assert!(
+            [400, 403, 404].contains(&r.status),
+            "{path}: status {}",
+            r.status
+        );
     }
     // A dot segment that stays inside the root is harmless either way, but must not crash.
-    let r = raw_request(&s.server.addr(), b"GET /sub/../index.html HTTP/1.1\r\nHost: x\r\n\r\n", WAIT).unwrap();
+    let r = raw_request(
+        &s.server.addr(),
+        b"GET /sub/../index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+        WAIT,
+    )
+    .unwrap();
     assert!([200, 400, 404].contains(&r.status));
     // The server survived all of it.
     assert_eq!(curl(&s.server.url("/app.js"), &[]).status, 200);

@@ -9,12 +9,20 @@ fn tombstones_are_delete_events() {
     let broker = Broker::start();
     broker.create_topic("things", 1);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&["--heartbeat", "0"]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&["--heartbeat", "0"]);
 
     producer.send("things", Some(0), Some(b"k1"), Some(b"created"), &[]);
     producer.send("things", Some(0), Some(b"k1"), None, &[]);
     producer.send("things", Some(0), Some(&[0xfb, 0xff]), None, &[]);
-    producer.send("things", Some(0), Some(&[0xfb, 0xff, 0xfe]), None, &[("etag", b"gone")]);
+    producer.send(
+        "things",
+        Some(0),
+        Some(&[0xfb, 0xff, 0xfe]),
+        None,
+        &[("etag", b"gone")],
+    );
     producer.send("things", Some(0), None, None, &[]);
     producer.send("things", Some(0), Some(b"key"), None, &[]);
     producer.send("things", Some(0), Some(b"k2"), Some(b""), &[]); // empty, not null: a message
@@ -37,10 +45,21 @@ fn tombstones_are_delete_events() {
         id(7)
     );
     let sse = Sse::open(&server.url("/things"));
-    assert!(sse.wait_body(WAIT, |b| b.len() >= expected.len()), "{:?}", String::from_utf8_lossy(&sse.body()));
+    assert!(
+        sse.wait_body(WAIT, |b| b.len() >= expected.len()),
+        "{:?}",
+        String::from_utf8_lossy(&sse.body())
+    );
     assert_eq!(String::from_utf8_lossy(&sse.body()), expected);
 
     let events = sse.received();
-    assert_eq!(events[1], Event { id: Some(id(2)), event: Some("delete".into()), data: "azE=".into() });
+    assert_eq!(
+        events[1],
+        Event {
+            id: Some(id(2)),
+            event: Some("delete".into()),
+            data: "azE=".into()
+        }
+    );
     assert_eq!(b64url_decode(&events[2].data).unwrap(), vec![0xfb, 0xff]);
 }

@@ -17,7 +17,11 @@ fn unknown_topic_is_404_within_the_metadata_timeout() {
     let sse = Sse::open(&server.url("/does-not-exist"));
     assert_eq!(sse.status(WAIT), Some(404));
     // Not a performance assertion: only that it does not hang like the reference does.
-    assert!(t0.elapsed() < Duration::from_secs(10), "404 took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "404 took {:?}",
+        t0.elapsed()
+    );
     assert!(sse.wait_eof(WAIT), "the 404 response must end");
 
     // The server is fine otherwise.
@@ -58,6 +62,9 @@ fn configured_route_to_a_missing_topic_is_404() {
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .route(Route::new("/missing", "no-such-topic"))
         .start(&["--metadata-timeout-ms", "500"]);
-    let r = curl(&server.url("/missing"), &["-H", "Accept: text/event-stream"]);
+    let r = curl(
+        &server.url("/missing"),
+        &["-H", "Accept: text/event-stream"],
+    );
     assert_eq!(r.status, 404);
 }

@@ -9,7 +9,9 @@ fn setup(topic: &str) -> (Broker, Producer, Server) {
     let broker = Broker::start();
     broker.create_topic(topic, 1);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&["--heartbeat", "0"]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&["--heartbeat", "0"]);
     (broker, producer, server)
 }
 
@@ -23,9 +25,17 @@ fn multi_line_values_become_several_data_lines() {
         (b"a\r\nb", "data:a\ndata:b\n", "a\nb"),
         (b"trailing\n", "data:trailing\ndata:\n", "trailing\n"),
         (b"", "data:\n", ""),
-        (b"x\r\n\r\ny\n\rz", "data:x\ndata:\ndata:y\ndata:\ndata:z\n", "x\n\ny\n\nz"),
+        (
+            b"x\r\n\r\ny\n\rz",
+            "data:x\ndata:\ndata:y\ndata:\ndata:z\n",
+            "x\n\ny\n\nz",
+        ),
         (b"\n", "data:\ndata:\n", "\n"),
-        (b": not a comment\nid: not an id", "data:: not a comment\ndata:id: not an id\n", ": not a comment\nid: not an id"),
+        (
+            b": not a comment\nid: not an id",
+            "data:: not a comment\ndata:id: not an id\n",
+            ": not a comment\nid: not an id",
+        ),
     ];
     let mut expected_body = String::new();
     for (i, (value, lines, _)) in cases.iter().enumerate() {
@@ -46,7 +56,9 @@ fn multi_line_values_become_several_data_lines() {
 #[test]
 fn a_100_kb_value_arrives_whole() {
     let (_b, producer, server) = setup("big");
-    let big: String = (0..100_000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let big: String = (0..100_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
     let big_lines: String = (0..1000).map(|i| format!("{i:099}\n")).collect::<String>(); // 100 kB, 1000 lines
     producer.send_value("big", Some(0), "before");
     producer.send_value("big", Some(0), &big);
@@ -57,7 +69,10 @@ fn a_100_kb_value_arrives_whole() {
     assert_eq!(events[0].data, "before");
     assert_eq!(events[1].data.len(), big.len());
     assert!(events[1].data == big, "100 kB value corrupted");
-    assert!(events[2].data == big_lines, "100 kB multi-line value corrupted");
+    assert!(
+        events[2].data == big_lines,
+        "100 kB multi-line value corrupted"
+    );
     assert_eq!(events[3].data, "after");
     assert_eq!(events[3].id.as_deref(), Some(encode_id(&[(0, 4)]).as_str()));
     // The 100 kB value is one event: one id line and one data line.
@@ -75,7 +90,12 @@ fn binary_values_pass_through() {
     let value: Vec<u8> = vec![0xff, 0xfe, b'x', 0x00, 0x80];
     producer.send("bin", Some(0), None, Some(&value), &[]);
     let sse = Sse::open(&server.url("/bin"));
-    let expected = [format!("id:{}\ndata:", encode_id(&[(0, 1)])).into_bytes(), value, b"\n\n".to_vec()].concat();
+    let expected = [
+        format!("id:{}\ndata:", encode_id(&[(0, 1)])).into_bytes(),
+        value,
+        b"\n\n".to_vec(),
+    ]
+    .concat();
     assert!(sse.wait_body(WAIT, |b| b.len() >= expected.len()));
     assert_eq!(sse.body(), expected);
 }

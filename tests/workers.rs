@@ -13,7 +13,9 @@ fn many_streams_over_two_workers_get_everything() {
     let broker = Broker::start();
     broker.create_topic("spread", 4);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic()).start(&["--workers", "2"]);
+    let server = Zilla::new(free_port(), &broker.bootstrap())
+        .route(Route::any_topic())
+        .start(&["--workers", "2"]);
     let before = produce_spread(&producer, "spread", 4, 3, "before");
     let urls: Vec<String> = (0..40).map(|_| server.url("/spread")).collect();
     let fleet = CurlFleet::open(&urls, 40);

@@ -82,6 +82,7 @@ pub enum HttpExit {
 /// An `sse` server binding.
 #[derive(Debug)]
 pub struct SseService {
+    #[allow(dead_code)] // named in diagnostics (Debug)
     pub binding: String,
     /// In order; the first whose path matches wins (empty `when` matches all).
     pub routes: Vec<SseRoute>,
@@ -97,6 +98,7 @@ pub struct SseRoute {
 /// An `sse-kafka` proxy binding.
 #[derive(Debug)]
 pub struct SseKafkaService {
+    #[allow(dead_code)] // named in diagnostics (Debug)
     pub binding: String,
     pub routes: Vec<SseKafkaRoute>,
 }
@@ -163,6 +165,7 @@ pub enum DefaultOffset {
 /// `http-filesystem` proxy + `filesystem` server: static files.
 #[derive(Debug)]
 pub struct FileService {
+    #[allow(dead_code)] // named in diagnostics (Debug)
     pub binding: String,
     /// `filesystem.options.location`, resolved against the config file's directory.
     pub root: PathBuf,

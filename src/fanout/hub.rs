@@ -210,7 +210,12 @@ impl Hub {
     }
 
     /// Registers a stream on `view` (which must exist) and returns its key and I/O state.
-    pub(super) fn insert_stream(&mut self, req: &OpenRequest, view: ViewKey, group: usize) -> (StreamKey, SharedIo) {
+    pub(super) fn insert_stream(
+        &mut self,
+        req: &OpenRequest,
+        view: ViewKey,
+        group: usize,
+    ) -> (StreamKey, SharedIo) {
         let io = StreamIo::new(req.chunked, self.settings.stream_budget, self.now);
         let generation = self.next_generation;
         self.next_generation += 1;

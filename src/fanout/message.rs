@@ -17,7 +17,12 @@ impl PartKey {
     /// The worker that fetches this partition for the whole process (FNV-1a, stable).
     pub fn owner(&self, workers: usize) -> usize {
         let mut h: u64 = 0xcbf29ce484222325;
-        for b in self.topic.as_bytes().iter().chain(&self.partition.to_le_bytes()) {
+        for b in self
+            .topic
+            .as_bytes()
+            .iter()
+            .chain(&self.partition.to_le_bytes())
+        {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x100000001b3);
         }

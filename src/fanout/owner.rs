@@ -44,6 +44,8 @@ pub(super) struct OwnedPartition {
     earliest: i64,
     latest: i64,
     leader: i32,
+    /// A `cache_server.bootstrap` topic: fetched from startup, kept without subscribers.
+    pinned: bool,
 }
 
 fn backoff_next(d: Duration) -> Duration {
@@ -51,7 +53,13 @@ fn backoff_next(d: Duration) -> Duration {
 }
 
 impl Hub {
-    pub(super) fn on_subscribe(&mut self, key: PartKey, worker: usize, hint: StartHint, hub: &SharedHub) {
+    pub(super) fn on_subscribe(
+        &mut self,
+        key: PartKey,
+        worker: usize,
+        hint: StartHint,
+        hub: &SharedHub,
+    ) {
         match self.owned.get_mut(&key) {
             Some(op) if op.state == OwnerState::Active => {
                 if !op.subscribers.contains(&worker) {
@@ -85,6 +93,7 @@ impl Hub {
                         earliest: 0,
                         latest: 0,
                         leader: -1,
+                        pinned: false,
                     },
                 );
                 monoio::spawn(start_partition(hub.clone(), key));
@@ -96,7 +105,11 @@ impl Hub {
         if let Some(op) = self.owned.get_mut(&key) {
             op.subscribers.retain(|&w| w != worker);
             op.pending.retain(|&w| w != worker);
-            if op.subscribers.is_empty() && op.pending.is_empty() && op.state == OwnerState::Active {
+            if op.subscribers.is_empty()
+                && op.pending.is_empty()
+                && op.state == OwnerState::Active
+                && !op.pinned
+            {
                 // The fetch loop drops it from its next request.
                 self.owned.remove(&key);
             }
@@ -130,6 +143,35 @@ impl Hub {
             };
             self.outbox.push_back((w, msg));
         }
+        if op.subscribers.is_empty() && !op.pinned {
+            // Everyone left while it was starting.
+            self.owned.remove(key);
+        }
+    }
+
+    /// Starts fetching a bootstrap partition owned by this worker, before any client asks.
+    fn pin(&mut self, key: PartKey, hint: StartHint, hub: &SharedHub) {
+        if let Some(op) = self.owned.get_mut(&key) {
+            op.pinned = true;
+            return;
+        }
+        self.owned.insert(
+            key.clone(),
+            OwnedPartition {
+                state: OwnerState::Starting,
+                hint,
+                subscribers: Vec::new(),
+                pending: Vec::new(),
+                cache: VecDeque::new(),
+                cache_bytes: 0,
+                fetch_pos: 0,
+                earliest: 0,
+                latest: 0,
+                leader: -1,
+                pinned: true,
+            },
+        );
+        monoio::spawn(start_partition(hub.clone(), key));
     }
 
     fn fail_start(&mut self, key: &PartKey, reason: String) {
@@ -181,7 +223,9 @@ impl Hub {
     fn fetch_positions(&self, cluster: usize, leader: i32) -> Vec<(PartKey, FetchPosition)> {
         self.owned
             .iter()
-            .filter(|(k, op)| k.cluster == cluster && op.state == OwnerState::Active && op.leader == leader)
+            .filter(|(k, op)| {
+                k.cluster == cluster && op.state == OwnerState::Active && op.leader == leader
+            })
             .map(|(k, op)| {
                 (
                     k.clone(),
@@ -226,6 +270,41 @@ fn ensure_fetch_loop(hub: &SharedHub, cluster: usize, leader: i32) {
     if h.fetch_loops.insert((cluster, leader), ()).is_none() {
         drop(h);
         monoio::spawn(broker_fetch_loop(hub.clone(), cluster, leader));
+    }
+}
+
+/// `cache_server.bootstrap`: this worker starts fetching the partitions of `topic` it owns, so
+/// the first client finds a warm cache. Retries until the topic's metadata is known.
+pub async fn bootstrap_topic(hub: SharedHub, cluster: usize, topic: String, hint: StartHint) {
+    let client = hub.borrow().clusters[cluster].clone();
+    let mut backoff = BACKOFF_MIN;
+    let meta = loop {
+        match client.metadata(&topic).await {
+            Ok(meta) => break meta,
+            Err(e) => {
+                if backoff == BACKOFF_MAX {
+                    crate::warn!("bootstrap topic {topic}: {e}; retrying");
+                }
+            }
+        }
+        if hub.borrow().shutting_down {
+            return;
+        }
+        monoio::time::sleep(backoff).await;
+        backoff = backoff_next(backoff);
+    };
+    let mut h = hub.borrow_mut();
+    let topic = h.intern(&topic);
+    let (me, workers) = (h.worker, h.workers());
+    for p in &meta.partitions {
+        let key = PartKey {
+            cluster,
+            topic: topic.clone(),
+            partition: p.partition,
+        };
+        if key.owner(workers) == me {
+            h.pin(key, hint, &hub);
+        }
     }
 }
 
@@ -360,7 +439,11 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
                             if e.needs_metadata() {
                                 moved.push(key.clone());
                             } else {
-                                crate::warn!("topic {} partition {}: fetch: {e}", key.topic, key.partition);
+                                crate::warn!(
+                                    "topic {} partition {}: fetch: {e}",
+                                    key.topic,
+                                    key.partition
+                                );
                             }
                         }
                     }
@@ -373,7 +456,9 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
                 }
             }
             Err(e) => {
-                crate::warn!("kafka broker {leader}: fetch failed: {e}; reconnecting in {backoff:?}");
+                crate::warn!(
+                    "kafka broker {leader}: fetch failed: {e}; reconnecting in {backoff:?}"
+                );
                 conn = None;
                 monoio::time::sleep(backoff).await;
                 backoff = backoff_next(backoff);
@@ -391,7 +476,10 @@ async fn out_of_range(
     pos: i64,
     leader: i32,
 ) {
-    match client.list_offset(leader, &key.topic, key.partition, EARLIEST).await {
+    match client
+        .list_offset(leader, &key.topic, key.partition, EARLIEST)
+        .await
+    {
         Ok(earliest) if earliest > pos => {
             crate::warn!(
                 "topic {} partition {}: offset {pos} no longer retained; continuing at {earliest}",
@@ -408,12 +496,23 @@ async fn out_of_range(
                 key.partition
             );
         }
-        Err(e) => crate::warn!("topic {} partition {}: list offsets: {e}", key.topic, key.partition),
+        Err(e) => crate::warn!(
+            "topic {} partition {}: list offsets: {e}",
+            key.topic,
+            key.partition
+        ),
     }
 }
 
 /// One-shot read of `from` for a stream older than the cache.
-async fn backfill(hub: SharedHub, key: PartKey, from: i64, worker: usize, stream: StreamKey, leader: i32) {
+async fn backfill(
+    hub: SharedHub,
+    key: PartKey,
+    from: i64,
+    worker: usize,
+    stream: StreamKey,
+    leader: i32,
+) {
     let client = hub.borrow().clusters[key.cluster].clone();
     let mut backoff = BACKOFF_MIN;
     let chunk = loop {
@@ -432,7 +531,13 @@ async fn backfill(hub: SharedHub, key: PartKey, from: i64, worker: usize, stream
                 partition: key.partition,
                 offset: from,
             };
-            let out = fetch(&mut conn, version, std::slice::from_ref(&pos), Duration::ZERO).await?;
+            let out = fetch(
+                &mut conn,
+                version,
+                std::slice::from_ref(&pos),
+                Duration::ZERO,
+            )
+            .await?;
             client.checkin(conn);
             Ok::<_, KafkaError>(out)
         };
@@ -440,14 +545,19 @@ async fn backfill(hub: SharedHub, key: PartKey, from: i64, worker: usize, stream
             Ok(mut out) => match out.pop() {
                 Some(Outcome::Records(chunk)) => break chunk,
                 Some(Outcome::OutOfRange) => {
-                    match client.list_offset(leader, &key.topic, key.partition, EARLIEST).await {
+                    match client
+                        .list_offset(leader, &key.topic, key.partition, EARLIEST)
+                        .await
+                    {
                         Ok(earliest) if earliest > from => {
                             break Chunk::jump(key.partition, from, earliest, earliest)
                         }
                         _ => {}
                     }
                 }
-                Some(Outcome::Error(e)) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
+                Some(Outcome::Error(e)) => {
+                    crate::debug!("backfill {}/{}: {e}", key.topic, key.partition)
+                }
                 None => {}
             },
             Err(e) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),

@@ -70,11 +70,6 @@ impl StreamIo {
         self.out.len() - self.prefix_len()
     }
 
-    /// Room left under the budget.
-    pub fn room(&self) -> usize {
-        self.budget.saturating_sub(self.pending())
-    }
-
     pub fn budget(&self) -> usize {
         self.budget
     }

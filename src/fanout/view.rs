@@ -397,7 +397,11 @@ impl Hub {
             })
             .collect();
         s.backfilling = vec![false; view.parts.len()];
-        if s.positions.iter().zip(&view.parts).all(|(p, part)| p.1 == part.head) {
+        if s.positions
+            .iter()
+            .zip(&view.parts)
+            .all(|(p, part)| p.1 == part.head)
+        {
             s.live = true;
             view.groups[s.group].live.push(slot);
         } else {
@@ -428,6 +432,7 @@ impl Hub {
         if !view.parts[i].ready {
             return;
         }
+        debug_assert_eq!(chunk.partition, key.partition);
         if chunk.first_offset != view.parts[i].head {
             crate::warn!(
                 "topic {} partition {}: chunk at {} does not continue head {}",
@@ -437,7 +442,9 @@ impl Hub {
                 view.parts[i].head
             );
         }
-        deliver_live(view, i, &chunk, streams, encoder, scratch, touched, ended, now);
+        deliver_live(
+            view, i, &chunk, streams, encoder, scratch, touched, ended, now,
+        );
         let part = &mut view.parts[i];
         part.head = chunk.next_offset;
         part.latest = part.latest.max(chunk.stable_offset);
@@ -513,7 +520,16 @@ impl Hub {
                 let Some(chunk) = part.chunk_at(pos) else {
                     continue;
                 };
-                let full = deliver_chunk(s, i, chunk, &group.filters, group.template, encoder, target, now);
+                let full = deliver_chunk(
+                    s,
+                    i,
+                    chunk,
+                    &group.filters,
+                    group.template,
+                    encoder,
+                    target,
+                    now,
+                );
                 progressed |= s.positions[i].1 != pos;
                 if full {
                     break 'fill;
@@ -555,7 +571,10 @@ impl Hub {
     pub(super) fn on_backfill_data(&mut self, key: &PartKey, stream: StreamKey, chunk: &Chunk) {
         let now = self.now;
         let Hub {
-            views, streams, encoder, ..
+            views,
+            streams,
+            encoder,
+            ..
         } = self;
         let Some(s) = streams.get_mut(stream.slot) else {
             return;
@@ -573,7 +592,16 @@ impl Hub {
         let pos = s.positions[i].1;
         let group = &view.groups[s.group];
         let target = s.io.borrow().budget() / 2;
-        let full = deliver_chunk(s, i, chunk, &group.filters, group.template, encoder, target, now);
+        let full = deliver_chunk(
+            s,
+            i,
+            chunk,
+            &group.filters,
+            group.template,
+            encoder,
+            target,
+            now,
+        );
         if !full && s.positions[i].1 == pos && chunk.records().is_empty() {
             // The broker has nothing between here and the cache: continue from the cache.
             let low = view.parts[i].low();

@@ -16,8 +16,9 @@ const RECORDS_PER_CHUNK: usize = 100;
 
 fn chunk(base: i64) -> Chunk {
     let value = [b'x'; 200];
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> =
-        (0..RECORDS_PER_CHUNK).map(|_| (Some(&b"key"[..]), Some(&value[..]))).collect();
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..RECORDS_PER_CHUNK)
+        .map(|_| (Some(&b"key"[..]), Some(&value[..])))
+        .collect();
     let bytes = Bytes::from(batch(base, &records));
     Chunk::decode(0, base, base + RECORDS_PER_CHUNK as i64, &bytes, &[]).expect("valid batch")
 }
@@ -66,11 +67,16 @@ fn live_delivery_allocates_nothing_per_event() {
         h.start_stream(key.slot);
         ios.push((io, Vec::<u8>::with_capacity(64 * 1024)));
     }
-    let key = PartKey { cluster: 0, topic: vkey.1.clone(), partition: 0 };
+    let key = PartKey {
+        cluster: 0,
+        topic: vkey.1.clone(),
+        partition: 0,
+    };
     let waker = Waker::noop();
     let rounds = 1_000_000 / (STREAMS * RECORDS_PER_CHUNK) + 10;
-    let chunks: Vec<Arc<Chunk>> =
-        (0..rounds).map(|r| Arc::new(chunk((r * RECORDS_PER_CHUNK) as i64))).collect();
+    let chunks: Vec<Arc<Chunk>> = (0..rounds)
+        .map(|r| Arc::new(chunk((r * RECORDS_PER_CHUNK) as i64)))
+        .collect();
     // Writer side: take the pending bytes as the connection task would, then recycle the buffer.
     let drain = |ios: &mut Vec<(SharedIo, Vec<u8>)>| {
         for (io, spare) in ios.iter_mut() {
@@ -95,5 +101,8 @@ fn live_delivery_allocates_nothing_per_event() {
     eprintln!("{events} events to {STREAMS} streams: {made} allocations");
     assert!(events >= 1_000_000);
     // The mirror's VecDeque may still double a few times; nothing may scale with events.
-    assert!(made < 64, "{made} allocations for {events} delivered events");
+    assert!(
+        made < 64,
+        "{made} allocations for {events} delivered events"
+    );
 }

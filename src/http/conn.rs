@@ -41,7 +41,9 @@ pub async fn serve(stream: TcpStream, _peer: SocketAddr, http: Arc<HttpService>,
     loop {
         // Read until a whole head is buffered (or the peer closes / the head is too large).
         let head = loop {
-            if buf.starts_with(H2_PREFACE) || (buf.len() < H2_PREFACE.len() && !buf.is_empty() && H2_PREFACE.starts_with(&buf)) {
+            if buf.starts_with(H2_PREFACE)
+                || (buf.len() < H2_PREFACE.len() && !buf.is_empty() && H2_PREFACE.starts_with(&buf))
+            {
                 if buf.len() >= H2_PREFACE.len() {
                     // HTTP/2 prior knowledge arrives with the HTTP/2 issue; say so and close.
                     crate::debug!("HTTP/2 preface received: not supported yet, closing");
@@ -85,7 +87,6 @@ pub async fn serve(stream: TcpStream, _peer: SocketAddr, http: Arc<HttpService>,
                 return;
             }
         };
-        drop(headers);
         let next = match action {
             Action::Status(code, cors) => {
                 let close = close || code >= 400 && code != 404 && code != 405;
@@ -168,7 +169,12 @@ fn decide(http: &HttpService, req: &Request<'_, '_>, hub: &SharedHub) -> Action 
             }
         },
         Routed::Exit(Exit::Sse(svc), cors) => {
-            let clusters: Vec<String> = hub.borrow().clusters.iter().map(|c| c.name.clone()).collect();
+            let clusters: Vec<String> = hub
+                .borrow()
+                .clusters
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
             match plan_sse(&svc, req, &clusters) {
                 Ok(plan) => Action::Sse(plan, cors),
                 Err(Reject(code)) => Action::Status(code, cors),
@@ -246,7 +252,10 @@ async fn stream_sse(
         loop {
             let next = poll_fn(|cx| {
                 let mut s = io.borrow_mut();
-                if matches!(s.end, Some(EndReason::Client | EndReason::Budget | EndReason::Upstream)) {
+                if matches!(
+                    s.end,
+                    Some(EndReason::Client | EndReason::Budget | EndReason::Upstream)
+                ) {
                     return Poll::Ready(None);
                 }
                 if let Some(start) = s.take(&mut spare, cx.waker()) {

@@ -30,9 +30,7 @@ fn pseudo<'b>(req: &Request<'_, 'b>, name: &str) -> Option<&'b str> {
         ":method" => Some(req.method),
         ":scheme" => Some("http"),
         ":authority" => req.header("host").and_then(|h| std::str::from_utf8(h).ok()),
-        _ => req
-            .header(name)
-            .and_then(|h| std::str::from_utf8(h).ok()),
+        _ => req.header(name).and_then(|h| std::str::from_utf8(h).ok()),
     }
 }
 
@@ -94,9 +92,9 @@ pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
             let preflight_method = req.header("access-control-request-method");
             if req.method == "OPTIONS" {
                 if let Some(m) = preflight_method {
-                    let ok = methods
-                        .as_ref()
-                        .is_none_or(|list| list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(m)));
+                    let ok = methods.as_ref().is_none_or(|list| {
+                        list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(m))
+                    });
                     if !ok {
                         return Routed::Forbidden;
                     }
@@ -105,7 +103,8 @@ pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
                         let ok = headers.as_ref().is_none_or(|list| {
                             h.split(|&b| b == b',').all(|one| {
                                 let one = one.trim_ascii();
-                                one.is_empty() || list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(one))
+                                one.is_empty()
+                                    || list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(one))
                             })
                         });
                         if !ok {
@@ -149,9 +148,21 @@ fn same_origin(origin: &[u8], host: Option<&[u8]>) -> bool {
 mod tests {
     #[test]
     fn same_origin_with_implicit_port() {
-        assert!(super::same_origin(b"http://localhost:8080", Some(b"localhost:8080")));
-        assert!(super::same_origin(b"http://example.com", Some(b"example.com:80")));
-        assert!(!super::same_origin(b"http://evil.com", Some(b"example.com")));
-        assert!(!super::same_origin(b"https://example.com", Some(b"example.com")));
+        assert!(super::same_origin(
+            b"http://localhost:8080",
+            Some(b"localhost:8080")
+        ));
+        assert!(super::same_origin(
+            b"http://example.com",
+            Some(b"example.com:80")
+        ));
+        assert!(!super::same_origin(
+            b"http://evil.com",
+            Some(b"example.com")
+        ));
+        assert!(!super::same_origin(
+            b"https://example.com",
+            Some(b"example.com")
+        ));
     }
 }

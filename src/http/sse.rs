@@ -58,7 +58,9 @@ pub fn plan_sse(
         return Err(Reject(404));
     }
     let cluster = &route.cluster;
-    if !cluster.allowed_topics.is_empty() && !cluster.allowed_topics.iter().any(|g| g.matches(&topic)) {
+    if !cluster.allowed_topics.is_empty()
+        && !cluster.allowed_topics.iter().any(|g| g.matches(&topic))
+    {
         return Err(Reject(404));
     }
     let Some(cluster_index) = clusters.iter().position(|c| *c == cluster.binding) else {
@@ -75,7 +77,12 @@ pub fn plan_sse(
             headers: f
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_bytes().to_vec(), v.resolve_to_string(&params, &NoGuard).into_bytes()))
+                .map(|(n, v)| {
+                    (
+                        n.as_bytes().to_vec(),
+                        v.resolve_to_string(&params, &NoGuard).into_bytes(),
+                    )
+                })
                 .collect(),
         })
         .collect();

@@ -78,7 +78,11 @@ impl Chunk {
             let next = header.next_offset();
             if header.is_control() {
                 // The marker's type ends (or commits) the producer's transaction.
-                let body = decompress(header.compression().map_err(ChunkError::Batch)?, records, batch.payload)?;
+                let body = decompress(
+                    header.compression().map_err(ChunkError::Batch)?,
+                    records,
+                    batch.payload,
+                )?;
                 if let Some(Ok(rec)) = Records::new(&body, header.record_count).next() {
                     if let Some(t) = control_type(rec.key) {
                         filter.on_control(header.producer_id, t);
@@ -86,7 +90,11 @@ impl Chunk {
                 }
             }
             if !filter.skip(&header) && next > fetch_offset {
-                let body = decompress(header.compression().map_err(ChunkError::Batch)?, records, batch.payload)?;
+                let body = decompress(
+                    header.compression().map_err(ChunkError::Batch)?,
+                    records,
+                    batch.payload,
+                )?;
                 let buf = chunk.buffers.len() as u32;
                 let mut any = false;
                 let mut walk = Records::new(&body, header.record_count);
@@ -95,11 +103,18 @@ impl Chunk {
                     let Some(rec) = walk.next() else { break };
                     let rec = rec.map_err(ChunkError::Batch)?;
                     let end = walk.consumed() as u32;
-                    let offset = header.base_offset.saturating_add(i64::from(rec.offset_delta));
+                    let offset = header
+                        .base_offset
+                        .saturating_add(i64::from(rec.offset_delta));
                     if offset < fetch_offset {
                         continue;
                     }
-                    chunk.records.push(RecordRef { offset, buf, start, end });
+                    chunk.records.push(RecordRef {
+                        offset,
+                        buf,
+                        start,
+                        end,
+                    });
                     any = true;
                 }
                 if any {

@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
@@ -21,7 +20,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::conn::BrokerConn;
-use super::error::KafkaError;
+use super::error::{KafkaError, UNKNOWN_TOPIC_OR_PARTITION};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,7 +110,9 @@ impl ClusterClient {
 
     /// Opens a dedicated (unpooled) connection to a broker node.
     pub async fn connect_node(&self, node: i32) -> Result<BrokerConn, KafkaError> {
-        let addr = self.broker_addr(node).ok_or(KafkaError::UnknownBroker(node))?;
+        let addr = self
+            .broker_addr(node)
+            .ok_or(KafkaError::UnknownBroker(node))?;
         self.checkout(&addr).await
     }
 
@@ -134,10 +135,9 @@ impl ClusterClient {
     async fn metadata_from(&self, addr: &str, topic: &str) -> Result<TopicMeta, KafkaError> {
         let mut conn = self.checkout(addr).await?;
         let version = self.versions().map_or(METADATA.0, |v| v.metadata);
-        let mut req = MetadataRequest::default().with_topics(Some(vec![
-            MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned())))),
-        ]));
+        let mut req =
+            MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned()))))]));
         if version >= 4 {
             req = req.with_allow_auto_topic_creation(false);
         }
@@ -156,7 +156,7 @@ impl ClusterClient {
             .ok_or(KafkaError::UnknownTopic)?;
         match t.error_code {
             0 => {}
-            3 => return Err(KafkaError::UnknownTopic),
+            UNKNOWN_TOPIC_OR_PARTITION => return Err(KafkaError::UnknownTopic),
             code => return Err(KafkaError::Code(code)),
         }
         if t.partitions.is_empty() {
@@ -240,9 +240,6 @@ async fn negotiate(conn: &mut BrokerConn) -> Result<Versions, KafkaError> {
         list_offsets: pick(ApiKey::ListOffsets, LIST_OFFSETS)?,
     })
 }
-
-/// Interned topic names: one `Arc<str>` per topic per process.
-pub type Topic = Arc<str>;
 
 impl From<io::Error> for KafkaError {
     fn from(e: io::Error) -> Self {

@@ -86,7 +86,9 @@ impl BrokerConn {
         res?;
         let len = u32::from_be_bytes([len_buf[0], len_buf[1], len_buf[2], len_buf[3]]) as usize;
         if len > MAX_RESPONSE_BYTES {
-            return Err(invalid(format!("response of {len} bytes is over the bound")));
+            return Err(invalid(format!(
+                "response of {len} bytes is over the bound"
+            )));
         }
         let (res, body) = self.stream.read_exact(vec![0u8; len]).await;
         res?;
@@ -106,4 +108,3 @@ impl BrokerConn {
             .map_err(|e| invalid(format!("decode response: {e}")))
     }
 }
-

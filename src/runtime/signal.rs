@@ -45,10 +45,6 @@ impl<T: Clone> Signal<T> {
         }
     }
 
-    pub fn get(&self) -> Option<T> {
-        self.inner.borrow().0.clone()
-    }
-
     pub async fn wait(&self) -> T {
         poll_fn(|cx| {
             let mut inner = self.inner.borrow_mut();

@@ -8,9 +8,10 @@ use monoio::net::TcpListener;
 
 use super::listener::bind_reuseport;
 use super::mesh::Mesh;
-use crate::config::plan::{HttpService, Plan};
+use crate::config::plan::{DefaultOffset, HttpService, Plan};
 use crate::fanout::hub::{flush, Hub, Settings};
-use crate::fanout::message::Message;
+use crate::fanout::message::{Message, StartHint};
+use crate::fanout::owner::bootstrap_topic;
 use crate::http::conn::serve;
 use crate::kafka::client::ClusterClient;
 
@@ -20,6 +21,14 @@ const DRAIN: Duration = Duration::from_secs(3);
 pub struct Options {
     pub workers: usize,
     pub settings: Settings,
+}
+
+/// What a worker needs of a cluster (the plan itself stays on the main thread).
+#[derive(Clone)]
+struct ClusterSpec {
+    name: String,
+    servers: Vec<String>,
+    bootstrap: Vec<(String, StartHint)>,
 }
 
 struct WorkerListener {
@@ -37,7 +46,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     for l in &plan.listeners {
         let mut addr = l.addr;
         for bucket in per_worker.iter_mut() {
-            let socket = bind_reuseport(addr).map_err(|e| format!("{}: bind {addr}: {e}", l.binding))?;
+            let socket =
+                bind_reuseport(addr).map_err(|e| format!("{}: bind {addr}: {e}", l.binding))?;
             addr = socket.local_addr().map_err(|e| e.to_string())?;
             bucket.push(WorkerListener {
                 addr,
@@ -50,15 +60,33 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
             (true, false) => "http/1.1",
             _ => "h2",
         };
-        crate::info!("{}: listening on {addr} ({versions}), {workers} workers", l.binding);
+        crate::info!(
+            "{} ({}): listening on {addr} ({versions}), {workers} workers",
+            l.binding,
+            l.http.binding
+        );
     }
     let mesh = Mesh::new(workers);
     install_signals(mesh.clone())?;
     let cores = core_count();
-    let clusters: Vec<(String, Vec<String>)> = plan
+    let clusters: Vec<ClusterSpec> = plan
         .clusters
         .iter()
-        .map(|c| (c.binding.clone(), c.servers.clone()))
+        .map(|c| ClusterSpec {
+            name: c.binding.clone(),
+            servers: c.servers.clone(),
+            bootstrap: c
+                .bootstrap
+                .iter()
+                .map(|t| {
+                    let hint = match c.default_offset(t) {
+                        DefaultOffset::Historical => StartHint::Earliest,
+                        DefaultOffset::Live => StartHint::Latest,
+                    };
+                    (t.clone(), hint)
+                })
+                .collect(),
+        })
         .collect();
     let mut threads = Vec::new();
     for (id, listeners) in per_worker.into_iter().enumerate() {
@@ -102,14 +130,19 @@ async fn worker_main(
     id: usize,
     listeners: Vec<WorkerListener>,
     mesh: Arc<Mesh>,
-    clusters: Vec<(String, Vec<String>)>,
+    clusters: Vec<ClusterSpec>,
     settings: Settings,
 ) {
     let clients = clusters
-        .into_iter()
-        .map(|(name, servers)| ClusterClient::new(name, servers))
+        .iter()
+        .map(|c| ClusterClient::new(c.name.clone(), c.servers.clone()))
         .collect();
     let hub = Hub::new(id, mesh.clone(), clients, settings);
+    for (index, c) in clusters.iter().enumerate() {
+        for (topic, hint) in &c.bootstrap {
+            monoio::spawn(bootstrap_topic(hub.clone(), index, topic.clone(), *hint));
+        }
+    }
 
     // Inbox: messages from other workers, handled in arrival order.
     {
@@ -215,6 +248,9 @@ fn pin_to_core(core: usize) {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     if rc != 0 {
-        crate::warn!("cannot pin worker to core {core}: {}", std::io::Error::last_os_error());
+        crate::warn!(
+            "cannot pin worker to core {core}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }

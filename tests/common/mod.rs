@@ -34,11 +34,42 @@ pub const WAIT: Duration = Duration::from_secs(20);
 // Small utilities
 // ---------------------------------------------------------------------------------------------
 
-/// A free TCP port on 127.0.0.1. Ports handed out by this process are never handed out twice,
-/// so tests running in parallel in one test binary do not collide with each other.
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range: a port taken from inside
+/// that range could be grabbed by any outgoing connection (curl, the producer, the server's own
+/// Kafka connections) before the listener that wants it binds. Ports handed out by this process
+/// are never handed out twice, so tests running in parallel in one binary do not collide; the
+/// start point is random so that concurrent test runs on one machine rarely meet.
 pub fn free_port() -> u16 {
     static GIVEN: OnceLock<Mutex<std::collections::HashSet<u16>>> = OnceLock::new();
     let given = GIVEN.get_or_init(Default::default);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u32>().ok())
+        })
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.min(65_535));
+    if high > low + 2_000 {
+        let span = high - low;
+        let seed = std::process::id().wrapping_mul(2_654_435_761).wrapping_add(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
+        for i in 0..span {
+            let port = (low + (seed.wrapping_add(i.wrapping_mul(7_919)) % span)) as u16;
+            if given.lock().unwrap().contains(&port) {
+                continue;
+            }
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.lock().unwrap().insert(port);
+                return port;
+            }
+        }
+    }
     for _ in 0..1000 {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
@@ -66,7 +97,9 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Waits until a TCP connection to `addr` succeeds.
 pub fn wait_for_port(addr: &str, timeout: Duration) -> bool {
     let sa: SocketAddr = addr.parse().expect("socket address");
-    wait_until(timeout, || TcpStream::connect_timeout(&sa, Duration::from_millis(200)).is_ok())
+    wait_until(timeout, || {
+        TcpStream::connect_timeout(&sa, Duration::from_millis(200)).is_ok()
+    })
 }
 
 /// Base64url with `=` padding (the alphabet and padding of Zilla's event ids).
@@ -74,7 +107,11 @@ pub fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -283,7 +320,12 @@ impl Lines {
     }
 
     pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| pred(l)).count()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
     }
 
     /// Waits until `n` lines satisfy `pred`; false on timeout or when the stream closed first.
@@ -298,7 +340,11 @@ impl Lines {
             if now >= deadline || self.closed.load(Ordering::SeqCst) {
                 return false;
             }
-            guard = self.cv.wait_timeout(guard, (deadline - now).min(Duration::from_millis(100))).unwrap().0;
+            guard = self
+                .cv
+                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(100)))
+                .unwrap()
+                .0;
         }
     }
 }
@@ -377,7 +423,12 @@ impl Broker {
         let log = Arc::new(Lines::default());
         log.spawn_reader(child.stdout.take().unwrap(), echo("[tansu] "));
         log.spawn_reader(child.stderr.take().unwrap(), echo("[tansu] "));
-        let mut broker = Broker { child, port, advertised: advertised.to_string(), log };
+        let mut broker = Broker {
+            child,
+            port,
+            advertised: advertised.to_string(),
+            log,
+        };
         let addr = broker.addr();
         let ready = wait_until(WAIT, || {
             if let Ok(Some(status)) = broker.child.try_wait() {
@@ -385,7 +436,11 @@ impl Broker {
             }
             api_versions_ok(&addr)
         });
-        assert!(ready, "tansu did not answer ApiVersions on {addr}:\n{}", broker.log.text());
+        assert!(
+            ready,
+            "tansu did not answer ApiVersions on {addr}:\n{}",
+            broker.log.text()
+        );
         broker
     }
 
@@ -402,7 +457,14 @@ impl Broker {
     /// `tansu topic create NAME --partitions N --broker tcp://127.0.0.1:P`.
     pub fn create_topic(&self, name: &str, partitions: i32) {
         let out = command(tansu_bin())
-            .args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker"])
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+            ])
             .arg(format!("tcp://{}", self.addr()))
             .output()
             .expect("run tansu topic create");
@@ -423,15 +485,23 @@ impl Drop for Broker {
     fn drop(&mut self) {
         kill_and_wait(&mut self.child);
         if thread::panicking() {
-            eprintln!("--- tansu on port {} (last 40 lines) ---\n{}\n---", self.port, self.log.tail(40));
+            eprintln!(
+                "--- tansu on port {} (last 40 lines) ---\n{}\n---",
+                self.port,
+                self.log.tail(40)
+            );
         }
     }
 }
 
 /// Sends a raw ApiVersions v0 request and checks for a well-formed, error-free answer.
 pub fn api_versions_ok(addr: &str) -> bool {
-    let Ok(sa) = addr.parse::<SocketAddr>() else { return false };
-    let Ok(mut s) = TcpStream::connect_timeout(&sa, Duration::from_millis(500)) else { return false };
+    let Ok(sa) = addr.parse::<SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&sa, Duration::from_millis(500)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let client_id = b"harness";
     let mut req = Vec::new();
@@ -477,7 +547,10 @@ pub struct Rec {
 impl Rec {
     /// A record with this value (no key, partition chosen by the client).
     pub fn value(v: impl AsRef<[u8]>) -> Rec {
-        Rec { value: Some(v.as_ref().to_vec()), ..Rec::default() }
+        Rec {
+            value: Some(v.as_ref().to_vec()),
+            ..Rec::default()
+        }
     }
     /// A tombstone (null value).
     pub fn tombstone() -> Rec {
@@ -510,7 +583,10 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;
     fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
         let report = match result {
-            Ok(m) => Ok(Delivered { partition: m.partition(), offset: m.offset() }),
+            Ok(m) => Ok(Delivered {
+                partition: m.partition(),
+                offset: m.offset(),
+            }),
             Err((e, _)) => Err(e.to_string()),
         };
         self.reports.lock().unwrap().insert(id, report);
@@ -539,7 +615,10 @@ impl Producer {
     /// A producer that compresses with `codec` (`gzip`, `snappy`, `lz4`, `zstd` or `none`);
     /// lingers so that `send_batch` makes multi-record compressed batches.
     pub fn with_compression(bootstrap: &str, codec: &str) -> Producer {
-        Producer::with_options(bootstrap, &[("compression.type", codec), ("linger.ms", BATCH_LINGER_MS)])
+        Producer::with_options(
+            bootstrap,
+            &[("compression.type", codec), ("linger.ms", BATCH_LINGER_MS)],
+        )
     }
 
     /// An uncompressed producer that lingers (for `send_batch`).
@@ -562,8 +641,13 @@ impl Producer {
         for (k, v) in options {
             cfg.set(*k, *v);
         }
-        let inner = cfg.create_with_context(DeliveryContext::default()).expect("create producer");
-        Producer { inner, next_id: AtomicUsize::new(0) }
+        let inner = cfg
+            .create_with_context(DeliveryContext::default())
+            .expect("create producer");
+        Producer {
+            inner,
+            next_id: AtomicUsize::new(0),
+        }
     }
 
     /// Sends one record and waits for its delivery report.
@@ -579,7 +663,10 @@ impl Producer {
             partition,
             key: key.map(|k| k.to_vec()),
             value: value.map(|v| v.to_vec()),
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
         };
         self.send_batch(topic, std::slice::from_ref(&rec))[0]
     }
@@ -606,7 +693,10 @@ impl Producer {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "no delivery report within 40 s for topic {topic}");
+            assert!(
+                Instant::now() < deadline,
+                "no delivery report within 40 s for topic {topic}"
+            );
             self.inner.poll(Duration::from_millis(20));
         }
         let mut reports = self.inner.context().reports.lock().unwrap();
@@ -634,15 +724,21 @@ impl Producer {
             if !rec.headers.is_empty() {
                 let mut h = OwnedHeaders::new_with_capacity(rec.headers.len());
                 for (name, value) in &rec.headers {
-                    h = h.insert(Header { key: name, value: Some(value.as_slice()) });
+                    h = h.insert(Header {
+                        key: name,
+                        value: Some(value.as_slice()),
+                    });
                 }
                 r = r.headers(h);
             }
             match self.inner.send(r) {
                 Ok(()) => return id,
-                Err((rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ), _)) => self.inner.poll(Duration::from_millis(50)),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => self.inner.poll(Duration::from_millis(50)),
                 Err((e, _)) => panic!("enqueue to {topic} failed: {e}"),
             }
         }
@@ -651,21 +747,30 @@ impl Producer {
     /// Transactions (for READ_COMMITTED tests): create with
     /// `with_options(b, &[("transactional.id", "t1")])`, then `init_transactions` once.
     pub fn init_transactions(&self) {
-        self.inner.init_transactions(Duration::from_secs(20)).expect("init_transactions");
+        self.inner
+            .init_transactions(Duration::from_secs(20))
+            .expect("init_transactions");
     }
     pub fn begin(&self) {
         self.inner.begin_transaction().expect("begin_transaction");
     }
     pub fn commit(&self) {
-        self.inner.commit_transaction(Duration::from_secs(20)).expect("commit_transaction");
+        self.inner
+            .commit_transaction(Duration::from_secs(20))
+            .expect("commit_transaction");
     }
     pub fn abort(&self) {
-        self.inner.abort_transaction(Duration::from_secs(20)).expect("abort_transaction");
+        self.inner
+            .abort_transaction(Duration::from_secs(20))
+            .expect("abort_transaction");
     }
 
     /// Low and high watermarks of a partition, as the broker reports them (ListOffsets).
     pub fn watermarks(&self, topic: &str, partition: i32) -> (i64, i64) {
-        self.inner.client().fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks")
+        self.inner
+            .client()
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .expect("watermarks")
     }
 }
 
@@ -692,7 +797,8 @@ pub fn read_back(bootstrap: &str, topic: &str, partitions: i32, n: usize) -> Vec
         .expect("create consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).expect("assign");
     let mut out = Vec::new();
@@ -706,7 +812,11 @@ pub fn read_back(bootstrap: &str, topic: &str, partitions: i32, n: usize) -> Vec
                 value: m.payload().map(|v| v.to_vec()),
                 headers: m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or(b"").to_vec())).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or(b"").to_vec()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             }),
             Some(Err(e)) => panic!("consume {topic}: {e}"),
@@ -781,8 +891,12 @@ impl ServerBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", server_bin().display()));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", server_bin().display()));
         let log = Arc::new(Lines::default());
         log.spawn_reader(child.stderr.take().unwrap(), echo("[sse-kafka] "));
         let stdout = Arc::new(Lines::default());
@@ -797,7 +911,9 @@ impl ServerBuilder {
             config_path,
             exited: None,
         };
-        let listening = server.log.wait_count(self.listeners, WAIT, |l| l.contains("listening on"));
+        let listening = server
+            .log
+            .wait_count(self.listeners, WAIT, |l| l.contains("listening on"));
         if !listening {
             let status = wait_timeout(&mut server.child, Duration::from_millis(200));
             panic!(
@@ -833,7 +949,14 @@ impl Server {
     /// A builder for a server that will listen on `port` (the port the config or `--listen`
     /// names; the builder does not invent it).
     pub fn builder(port: u16) -> ServerBuilder {
-        ServerBuilder { port, yaml: None, args: Vec::new(), env: Vec::new(), dir: None, listeners: 1 }
+        ServerBuilder {
+            port,
+            yaml: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            listeners: 1,
+        }
     }
 
     /// `sse-kafka --config <yaml>` listening on `port`.
@@ -845,7 +968,12 @@ impl Server {
     pub fn direct(bootstrap: &str, extra: &[&str]) -> Server {
         let port = free_port();
         Server::builder(port)
-            .args(["--kafka", bootstrap, "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--kafka",
+                bootstrap,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .args(extra.iter().copied())
             .start()
     }
@@ -903,13 +1031,20 @@ impl Drop for Server {
             if let Ok(None) = self.child.try_wait() {
                 signal(&self.child, libc::SIGTERM);
                 if wait_timeout(&mut self.child, Duration::from_secs(5)).is_none() {
-                    eprintln!("sse-kafka (pid {}) ignored SIGTERM for 5 s; killing it", self.child.id());
+                    eprintln!(
+                        "sse-kafka (pid {}) ignored SIGTERM for 5 s; killing it",
+                        self.child.id()
+                    );
                     kill_and_wait(&mut self.child);
                 }
             }
         }
         if thread::panicking() {
-            eprintln!("--- sse-kafka on port {} stderr ---\n{}\n---", self.port, self.log.text());
+            eprintln!(
+                "--- sse-kafka on port {} stderr ---\n{}\n---",
+                self.port,
+                self.log.text()
+            );
             let out = self.stdout.text();
             if !out.is_empty() {
                 eprintln!("--- sse-kafka stdout ---\n{out}\n---");
@@ -940,10 +1075,16 @@ pub struct Filter {
 
 impl Filter {
     pub fn key(k: &str) -> Filter {
-        Filter { key: Some(k.to_string()), headers: Vec::new() }
+        Filter {
+            key: Some(k.to_string()),
+            headers: Vec::new(),
+        }
     }
     pub fn header(name: &str, v: &str) -> Filter {
-        Filter { key: None, headers: vec![(name.to_string(), v.to_string())] }
+        Filter {
+            key: None,
+            headers: vec![(name.to_string(), v.to_string())],
+        }
     }
     pub fn and_header(mut self, name: &str, v: &str) -> Filter {
         self.headers.push((name.to_string(), v.to_string()));
@@ -953,7 +1094,12 @@ impl Filter {
 
 impl Route {
     pub fn new(path: &str, topic: &str) -> Route {
-        Route { path: path.to_string(), topic: topic.to_string(), filters: Vec::new(), event_id: None }
+        Route {
+            path: path.to_string(),
+            topic: topic.to_string(),
+            filters: Vec::new(),
+            event_id: None,
+        }
     }
     /// `/{topic}` → `${params.topic}`: any topic by name.
     pub fn any_topic() -> Route {
@@ -1021,7 +1167,8 @@ impl Zilla {
         self
     }
     pub fn topic_offset(mut self, t: &str, default_offset: &str) -> Zilla {
-        self.topics.push((t.to_string(), default_offset.to_string()));
+        self.topics
+            .push((t.to_string(), default_offset.to_string()));
         self
     }
 
@@ -1067,7 +1214,11 @@ bindings:
     routes:
 "
         );
-        let exit = if self.cache { "north_kafka_cache_client" } else { "south_kafka_client" };
+        let exit = if self.cache {
+            "north_kafka_cache_client"
+        } else {
+            "south_kafka_client"
+        };
         for r in &self.routes {
             y += &format!("      - when:\n          - path: {}\n        exit: {exit}\n        with:\n          topic: {}\n", q(&r.path), q(&r.topic));
             if !r.filters.is_empty() {
@@ -1075,7 +1226,11 @@ bindings:
                 for f in &r.filters {
                     let mut first = true;
                     let mut lead = || {
-                        let l = if first { "            - " } else { "              " };
+                        let l = if first {
+                            "            - "
+                        } else {
+                            "              "
+                        };
                         first = false;
                         l
                     };
@@ -1139,7 +1294,10 @@ bindings:
 
     /// Starts a server on this config with extra CLI arguments.
     pub fn start(&self, extra: &[&str]) -> Server {
-        Server::builder(self.port).config(&self.yaml()).args(extra.iter().copied()).start()
+        Server::builder(self.port)
+            .config(&self.yaml())
+            .args(extra.iter().copied())
+            .start()
     }
 }
 
@@ -1221,7 +1379,11 @@ impl SseParser {
                 if data.ends_with('\n') {
                     data.pop();
                 }
-                out.push(SseItem::Event(Event { id: self.id.take(), event: self.event.take(), data }));
+                out.push(SseItem::Event(Event {
+                    id: self.id.take(),
+                    event: self.event.take(),
+                    data,
+                }));
             }
             self.any = false;
             self.id = None;
@@ -1279,15 +1441,21 @@ impl SseState {
     fn feed(&mut self, mut bytes: &[u8]) {
         if !self.head_done {
             self.head.extend_from_slice(bytes);
-            let Some(end) = find(&self.head, b"\r\n\r\n") else { return };
+            let Some(end) = find(&self.head, b"\r\n\r\n") else {
+                return;
+            };
             let head = String::from_utf8_lossy(&self.head[..end]).into_owned();
             let rest = self.head[end + 4..].to_vec();
             self.head_done = true;
             let mut lines = head.split("\r\n");
-            self.status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok());
+            self.status = lines
+                .next()
+                .and_then(|l| l.split(' ').nth(1))
+                .and_then(|s| s.parse().ok());
             for l in lines {
                 if let Some((n, v)) = l.split_once(':') {
-                    self.headers.push((n.trim().to_string(), v.trim().to_string()));
+                    self.headers
+                        .push((n.trim().to_string(), v.trim().to_string()));
                 }
             }
             self.feed_body(&rest);
@@ -1342,12 +1510,20 @@ impl Sse {
     /// Extra curl arguments (headers, `-X POST`, ...).
     pub fn open_args(url: &str, extra: &[&str]) -> Sse {
         let mut cmd = command("curl");
-        cmd.args(["-sS", "-N", "--no-buffer", "-i", "--http1.1", "-H", "Accept: text/event-stream"])
-            .args(extra)
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-sS",
+            "-N",
+            "--no-buffer",
+            "-i",
+            "--http1.1",
+            "-H",
+            "Accept: text/event-stream",
+        ])
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn curl (is curl installed?)");
         let state: Arc<(Mutex<SseState>, Condvar)> = Arc::default();
         let stderr = Arc::new(Lines::default());
@@ -1372,10 +1548,19 @@ impl Sse {
                 cv.notify_all();
             }
         });
-        Sse { child, state, url: url.to_string(), stderr }
+        Sse {
+            child,
+            state,
+            url: url.to_string(),
+            stderr,
+        }
     }
 
-    fn wait<T>(&self, timeout: Duration, mut f: impl FnMut(&mut SseState) -> Option<T>) -> Option<T> {
+    fn wait<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&mut SseState) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.state;
         let mut s = lock.lock().unwrap();
@@ -1400,7 +1585,10 @@ impl Sse {
     pub fn header(&self, name: &str) -> Option<String> {
         self.wait(WAIT, |s| s.head_done.then_some(()))?;
         let s = self.state.0.lock().unwrap();
-        s.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        s.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     }
 
     /// The next event not yet taken.
@@ -1458,7 +1646,8 @@ impl Sse {
 
     /// Waits until the body satisfies `pred`.
     pub fn wait_body(&self, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> bool {
-        self.wait(timeout, |s| pred(&s.body).then_some(())).is_some()
+        self.wait(timeout, |s| pred(&s.body).then_some(()))
+            .is_some()
     }
 
     /// Number of `:` comment lines received.
@@ -1499,7 +1688,10 @@ pub struct CurlResponse {
 
 impl CurlResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -1515,23 +1707,37 @@ pub fn curl(url: &str, extra: &[&str]) -> CurlResponse {
         .expect("run curl");
     let raw = out.stdout;
     let end = find(&raw, b"\r\n\r\n").unwrap_or_else(|| {
-        panic!("curl {url}: no response head: {:?} {}", String::from_utf8_lossy(&raw), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "curl {url}: no response head: {:?} {}",
+            String::from_utf8_lossy(&raw),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    CurlResponse { status, headers, body: raw[end + 4..].to_vec(), write_out: String::new() }
+    CurlResponse {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+        write_out: String::new(),
+    }
 }
 
 /// Runs curl with `-w FORMAT -o /dev/null -s` over one or more URLs (one connection reused
 /// when possible) and returns what `-w` printed.
 pub fn curl_write_out(urls: &[String], format: &str, extra: &[&str]) -> String {
     let mut cmd = command("curl");
-    cmd.args(["-sS", "--http1.1", "--max-time", "15", "-w", format]).args(extra);
+    cmd.args(["-sS", "--http1.1", "--max-time", "15", "-w", format])
+        .args(extra);
     for u in urls {
         cmd.args(["-o", "/dev/null", u]);
     }
@@ -1556,12 +1762,22 @@ impl CurlFleet {
             let mut cfg = String::new();
             for (j, u) in chunk.iter().enumerate() {
                 let i = c * per_process + j;
-                cfg += &format!("url = \"{u}\"\noutput = \"{}\"\n", dir.path().join(format!("{i}.out")).display());
+                cfg += &format!(
+                    "url = \"{u}\"\noutput = \"{}\"\n",
+                    dir.path().join(format!("{i}.out")).display()
+                );
             }
             let cfg_path = dir.path().join(format!("curl-{c}.cfg"));
             std::fs::write(&cfg_path, cfg).unwrap();
             let child = command("curl")
-                .args(["-sS", "-N", "--no-buffer", "--http1.1", "--parallel", "--parallel-immediate"])
+                .args([
+                    "-sS",
+                    "-N",
+                    "--no-buffer",
+                    "--http1.1",
+                    "--parallel",
+                    "--parallel-immediate",
+                ])
                 .args(["--parallel-max", &per_process.min(300).to_string()])
                 .args(["-H", "Accept: text/event-stream", "-K"])
                 .arg(&cfg_path)
@@ -1572,7 +1788,11 @@ impl CurlFleet {
                 .expect("spawn curl");
             children.push(child);
         }
-        CurlFleet { children, dir, n: urls.len() }
+        CurlFleet {
+            children,
+            dir,
+            n: urls.len(),
+        }
     }
 
     /// The events stream `i` has received so far.
@@ -1591,14 +1811,26 @@ impl CurlFleet {
                     *d = self.events(i).len() >= n;
                 }
             }
-            let missing: Vec<usize> = done.iter().enumerate().filter(|(_, d)| !**d).map(|(i, _)| i).collect();
+            let missing: Vec<usize> = done
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !**d)
+                .map(|(i, _)| i)
+                .collect();
             if missing.is_empty() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let sample: Vec<String> =
-                    missing.iter().take(5).map(|&i| format!("#{i}: {} events", self.events(i).len())).collect();
-                return Err(format!("{} of {} streams have fewer than {n} events, e.g. {sample:?}", missing.len(), self.n));
+                let sample: Vec<String> = missing
+                    .iter()
+                    .take(5)
+                    .map(|&i| format!("#{i}: {} events", self.events(i).len()))
+                    .collect();
+                return Err(format!(
+                    "{} of {} streams have fewer than {n} events, e.g. {sample:?}",
+                    missing.len(),
+                    self.n
+                ));
             }
             thread::sleep(Duration::from_millis(100));
         }
@@ -1606,7 +1838,11 @@ impl CurlFleet {
 
     /// How many curl processes are still running.
     pub fn running(&mut self) -> usize {
-        self.children.iter_mut().map(|c| c.try_wait()).filter(|r| matches!(r, Ok(None))).count()
+        self.children
+            .iter_mut()
+            .map(|c| c.try_wait())
+            .filter(|r| matches!(r, Ok(None)))
+            .count()
     }
 }
 
@@ -1634,7 +1870,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -1649,7 +1888,11 @@ impl HttpConn {
     pub fn connect(addr: &str) -> HttpConn {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_nodelay(true).ok();
-        HttpConn { stream, buf: Vec::new(), closed: false }
+        HttpConn {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -1666,7 +1909,9 @@ impl HttpConn {
         if left.is_zero() {
             return false;
         }
-        self.stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok();
+        self.stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok();
         let mut tmp = [0u8; 65536];
         match self.stream.read(&mut tmp) {
             Ok(0) => {
@@ -1693,12 +1938,21 @@ impl HttpConn {
                 let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
                 self.buf.drain(..end + 4);
                 let mut lines = head.split("\r\n");
-                let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let status = lines
+                    .next()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 let headers = lines
                     .filter_map(|l| l.split_once(':'))
                     .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
                     .collect();
-                return Some(RawResponse { status, head, headers, body: Vec::new() });
+                return Some(RawResponse {
+                    status,
+                    head,
+                    headers,
+                    body: Vec::new(),
+                });
             }
             if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
                 return None;
@@ -1711,14 +1965,20 @@ impl HttpConn {
     pub fn read_response(&mut self, timeout: Duration) -> Option<RawResponse> {
         let deadline = Instant::now() + timeout;
         let mut r = self.read_head(timeout)?;
-        if let Some(len) = r.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        if let Some(len) = r
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
             while self.buf.len() < len {
                 if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
                     return None;
                 }
             }
             r.body = self.buf.drain(..len).collect();
-        } else if r.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        } else if r
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
             loop {
                 match decode_chunks(&self.buf) {
                     Some((body, used, true)) => {
@@ -1774,7 +2034,9 @@ pub fn decode_chunks(bytes: &[u8]) -> Option<(Vec<u8>, usize, bool)> {
     let mut pos = 0;
     let mut body = Vec::new();
     loop {
-        let Some(rel) = find(&bytes[pos..], b"\r\n") else { return Some((body, pos, false)) };
+        let Some(rel) = find(&bytes[pos..], b"\r\n") else {
+            return Some((body, pos, false));
+        };
         let line_end = pos + rel;
         let size_text = std::str::from_utf8(&bytes[pos..line_end]).ok()?;
         let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
@@ -1853,7 +2115,11 @@ impl Relay {
                 thread::spawn(move || relay_conn(down, upstream, sh));
             }
         });
-        Relay { port, upstream, shared }
+        Relay {
+            port,
+            upstream,
+            shared,
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -1891,7 +2157,13 @@ impl Relay {
 
     /// Currently open non-exempt relayed connections.
     pub fn active(&self) -> usize {
-        self.shared.conns.lock().unwrap().iter().filter(|c| !c.exempt).count()
+        self.shared
+            .conns
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| !c.exempt)
+            .count()
     }
 }
 
@@ -1904,7 +2176,10 @@ impl Drop for Relay {
             let _ = c.up.shutdown(Shutdown::Both);
         }
         // Wake the accept loop so it sees `stop`.
-        let _ = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port)), Duration::from_millis(200));
+        let _ = TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_millis(200),
+        );
         let _ = self.upstream;
     }
 }
@@ -1942,7 +2217,9 @@ fn relay_conn(mut down: TcpStream, upstream: SocketAddr, sh: Arc<RelayShared>) {
         return;
     }
     let mut seen = Vec::new();
-    let Some(client_id) = read_client_id(&mut down, &mut seen) else { return };
+    let Some(client_id) = read_client_id(&mut down, &mut seen) else {
+        return;
+    };
     let exempt = client_id.starts_with(EXEMPT_CLIENT_ID);
     if sh.cut.load(Ordering::SeqCst) && !exempt {
         sh.refused.fetch_add(1, Ordering::SeqCst);
@@ -1968,7 +2245,11 @@ fn relay_conn(mut down: TcpStream, upstream: SocketAddr, sh: Arc<RelayShared>) {
             let _ = up.shutdown(Shutdown::Both);
             return;
         }
-        conns.push(RelayConn { down: down.try_clone().unwrap(), up: up.try_clone().unwrap(), exempt });
+        conns.push(RelayConn {
+            down: down.try_clone().unwrap(),
+            up: up.try_clone().unwrap(),
+            exempt,
+        });
     }
     let (d2, u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
     let sh2 = sh.clone();
@@ -2018,14 +2299,22 @@ pub fn broker_behind_relay() -> (Broker, Relay) {
 /// once, in per-partition offset order, and that each event's id decodes to a progress whose
 /// entry for the event's own partition is offset + 1.
 pub fn assert_exactly_once(events: &[Event], produced: &[(String, Delivered)]) {
-    let by_value: HashMap<&str, Delivered> = produced.iter().map(|(v, d)| (v.as_str(), *d)).collect();
-    assert_eq!(by_value.len(), produced.len(), "test bug: produced values must be unique");
+    let by_value: HashMap<&str, Delivered> =
+        produced.iter().map(|(v, d)| (v.as_str(), *d)).collect();
+    assert_eq!(
+        by_value.len(),
+        produced.len(),
+        "test bug: produced values must be unique"
+    );
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut last_offset: HashMap<i32, i64> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let d = by_value
-            .get(e.data.as_str())
-            .unwrap_or_else(|| panic!("event #{i} has unexpected data {:?} (id {:?})", e.data, e.id));
+        let d = by_value.get(e.data.as_str()).unwrap_or_else(|| {
+            panic!(
+                "event #{i} has unexpected data {:?} (id {:?})",
+                e.data, e.id
+            )
+        });
         *seen.entry(e.data.as_str()).or_default() += 1;
         if let Some(prev) = last_offset.insert(d.partition, d.offset) {
             assert!(
@@ -2035,8 +2324,11 @@ pub fn assert_exactly_once(events: &[Event], produced: &[(String, Delivered)]) {
                 d.offset
             );
         }
-        let id = e.id.as_deref().unwrap_or_else(|| panic!("event #{i} ({}) has no id", e.data));
-        let progress = decode_id(id).unwrap_or_else(|| panic!("event #{i}: id {id:?} does not decode"));
+        let id =
+            e.id.as_deref()
+                .unwrap_or_else(|| panic!("event #{i} ({}) has no id", e.data));
+        let progress =
+            decode_id(id).unwrap_or_else(|| panic!("event #{i}: id {id:?} does not decode"));
         assert_eq!(
             progress.get(&d.partition),
             Some(&(d.offset + 1)),
@@ -2048,7 +2340,11 @@ pub fn assert_exactly_once(events: &[Event], produced: &[(String, Delivered)]) {
     }
     let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(dups.is_empty(), "duplicated events: {dups:?}");
-    let missing: Vec<_> = produced.iter().filter(|(v, _)| !seen.contains_key(v.as_str())).map(|(v, _)| v).collect();
+    let missing: Vec<_> = produced
+        .iter()
+        .filter(|(v, _)| !seen.contains_key(v.as_str()))
+        .map(|(v, _)| v)
+        .collect();
     assert!(missing.is_empty(), "missing events: {missing:?}");
 }
 
@@ -2065,7 +2361,13 @@ pub fn produce_spread(
     for i in 0..per_partition {
         for p in 0..partitions {
             let v = format!("{tag}-p{p}-{i}");
-            let d = producer.send(topic, Some(p), Some(format!("k{i}").as_bytes()), Some(v.as_bytes()), &[]);
+            let d = producer.send(
+                topic,
+                Some(p),
+                Some(format!("k{i}").as_bytes()),
+                Some(v.as_bytes()),
+                &[],
+            );
             assert_eq!(d.partition, p);
             out.push((v, d));
         }
