@@ -12,11 +12,11 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
 use monoio::net::TcpStream;
 use proto::http1::{
-    parse_request, write_response_head, BodyFraming, Limits, Request, EMPTY_HEADER, H2_PREFACE,
-    LAST_CHUNK,
+    parse_request, write_response_head, BodyFraming, Limits, EMPTY_HEADER, H2_PREFACE, LAST_CHUNK,
 };
 
 use super::files::{answer, FileAnswer};
+use super::head::Head;
 use super::route::{route, Exit, Routed};
 use super::sse::{plan_sse, Reject};
 use crate::config::plan::HttpService;
@@ -142,7 +142,7 @@ enum Action {
     Sse(super::sse::SsePlan, Vec<(&'static str, Vec<u8>)>),
 }
 
-fn decide(http: &HttpService, req: &Request<'_, '_>, hub: &SharedHub) -> Action {
+fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub) -> Action {
     match route(http, req) {
         Routed::NotFound => Action::Status(404, Vec::new()),
         Routed::Forbidden => Action::Status(403, Vec::new()),

@@ -3,7 +3,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use proto::http1::{percent_decode_form, Request};
+use proto::http1::percent_decode_form;
+
+use super::head::Head;
 
 use crate::config::pattern::{NoGuard, Params};
 use crate::config::plan::FileService;
@@ -20,8 +22,8 @@ pub enum FileAnswer {
     Status(u16),
 }
 
-pub fn answer(svc: &FileService, req: &Request<'_, '_>) -> FileAnswer {
-    let head_only = match req.method {
+pub fn answer(svc: &FileService, req: &dyn Head) -> FileAnswer {
+    let head_only = match req.method() {
         "GET" => false,
         "HEAD" => true,
         _ => return FileAnswer::Status(405),

@@ -2,5 +2,6 @@
 
 pub mod conn;
 pub mod files;
+pub mod head;
 pub mod route;
 pub mod sse;

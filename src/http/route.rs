@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use proto::http1::Request;
+use super::head::Head;
 
 use crate::config::plan::{AccessControl, HttpExit, HttpService};
 
@@ -24,17 +24,17 @@ pub enum Exit {
     Files(Arc<crate::config::plan::FileService>),
 }
 
-fn pseudo<'b>(req: &Request<'_, 'b>, name: &str) -> Option<&'b str> {
+fn pseudo<'r>(req: &'r dyn Head, name: &str) -> Option<&'r str> {
     match name {
-        ":path" => Some(req.target),
-        ":method" => Some(req.method),
-        ":scheme" => Some("http"),
-        ":authority" => req.header("host").and_then(|h| std::str::from_utf8(h).ok()),
+        ":path" => Some(req.target()),
+        ":method" => Some(req.method()),
+        ":scheme" => Some(req.scheme()),
+        ":authority" => req.authority().and_then(|h| std::str::from_utf8(h).ok()),
         _ => req.header(name).and_then(|h| std::str::from_utf8(h).ok()),
     }
 }
 
-pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
+pub fn route(http: &HttpService, req: &dyn Head) -> Routed {
     let exit = http.routes.iter().find(|r| {
         r.when.is_empty()
             || r.when.iter().any(|c| {
@@ -54,7 +54,7 @@ pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
     match &http.access_control {
         AccessControl::SameOrigin => {
             if let Some(origin) = origin {
-                if !same_origin(origin, req.header("host")) {
+                if !same_origin(origin, req.scheme(), req.authority()) {
                     return Routed::Forbidden;
                 }
             }
@@ -90,7 +90,7 @@ pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
                 out.push(("Vary", b"origin".to_vec()));
             }
             let preflight_method = req.header("access-control-request-method");
-            if req.method == "OPTIONS" {
+            if req.method() == "OPTIONS" {
                 if let Some(m) = preflight_method {
                     let ok = methods.as_ref().is_none_or(|list| {
                         list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(m))
@@ -128,16 +128,20 @@ pub fn route(http: &HttpService, req: &Request<'_, '_>) -> Routed {
     }
 }
 
-/// `Origin` equals `http://` + `Host` (default port 80 made explicit on both sides).
-fn same_origin(origin: &[u8], host: Option<&[u8]>) -> bool {
+/// `Origin` equals scheme + `://` + authority (default ports 80/443 made explicit on both sides).
+fn same_origin(origin: &[u8], scheme: &str, host: Option<&[u8]>) -> bool {
     let Some(host) = host else { return false };
-    let Some(rest) = origin.strip_prefix(b"http://") else {
+    let Some(rest) = origin
+        .strip_prefix(scheme.as_bytes())
+        .and_then(|r| r.strip_prefix(b"://"))
+    else {
         return false;
     };
+    let default_port: &[u8] = if scheme == "https" { b":443" } else { b":80" };
     let norm = |h: &[u8]| -> Vec<u8> {
         let mut v = h.to_ascii_lowercase();
         if !v.contains(&b':') || v.ends_with(b"]") {
-            v.extend_from_slice(b":80");
+            v.extend_from_slice(default_port);
         }
         v
     };
@@ -148,20 +152,30 @@ fn same_origin(origin: &[u8], host: Option<&[u8]>) -> bool {
 mod tests {
     #[test]
     fn same_origin_with_implicit_port() {
-        assert!(super::same_origin(
+        use super::same_origin;
+        assert!(same_origin(
             b"http://localhost:8080",
+            "http",
             Some(b"localhost:8080")
         ));
-        assert!(super::same_origin(
+        assert!(same_origin(
             b"http://example.com",
+            "http",
             Some(b"example.com:80")
         ));
-        assert!(!super::same_origin(
+        assert!(same_origin(
+            b"https://example.com",
+            "https",
+            Some(b"example.com:443")
+        ));
+        assert!(!same_origin(
             b"http://evil.com",
+            "http",
             Some(b"example.com")
         ));
-        assert!(!super::same_origin(
+        assert!(!same_origin(
             b"https://example.com",
+            "http",
             Some(b"example.com")
         ));
     }

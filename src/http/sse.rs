@@ -3,7 +3,9 @@
 //! the connection can await the fan-out afterwards.
 
 use proto::event_id::{decode_last_event_id, MAX_LAST_EVENT_ID};
-use proto::http1::{percent_decode_form, query_param, Request};
+use proto::http1::{percent_decode_form, query_param};
+
+use super::head::Head;
 
 use crate::config::pattern::{NoGuard, Params};
 use crate::config::plan::SseService;
@@ -22,12 +24,8 @@ pub struct SsePlan {
 }
 
 /// Resolves an SSE request; `clusters` are the hub's cluster names in plan order.
-pub fn plan_sse(
-    svc: &SseService,
-    req: &Request<'_, '_>,
-    clusters: &[String],
-) -> Result<SsePlan, Reject> {
-    if req.method != "GET" {
+pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result<SsePlan, Reject> {
+    if req.method() != "GET" {
         return Err(Reject(405));
     }
     let last_id = last_event_id(req)?;
@@ -118,7 +116,7 @@ pub fn plan_sse(
 
 /// `Last-Event-ID` header, else the `lastEventId` query parameter (percent-decoded only when it
 /// contains `%`, as the reference); over 254 bytes → 400.
-fn last_event_id(req: &Request<'_, '_>) -> Result<Option<Vec<u8>>, Reject> {
+fn last_event_id(req: &dyn Head) -> Result<Option<Vec<u8>>, Reject> {
     let id = match req.header("last-event-id") {
         Some(h) => h.to_vec(),
         None => match req.query().and_then(|q| query_param(q, "lastEventId")) {

@@ -1,0 +1,55 @@
+//! What routing needs of a request, whatever HTTP version carried it.
+
+use proto::http1::Request;
+
+pub trait Head {
+    fn method(&self) -> &str;
+    /// Path and query as sent (`:path`), not decoded.
+    fn target(&self) -> &str;
+    /// `http` or `https`.
+    fn scheme(&self) -> &str;
+    /// `Host` (HTTP/1.1) or `:authority` (HTTP/2).
+    fn authority(&self) -> Option<&[u8]>;
+    /// A regular header by lower-case name (first occurrence).
+    fn header(&self, name: &str) -> Option<&[u8]>;
+    /// The client asked for the connection to close after this response (HTTP/1.x only).
+    fn wants_close(&self) -> bool;
+
+    /// The target before `?`.
+    fn path(&self) -> &str {
+        let t = self.target();
+        t.split_once('?').map_or(t, |(p, _)| p)
+    }
+
+    /// The target after `?`.
+    fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, q)| q)
+    }
+}
+
+impl Head for Request<'_, '_> {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn target(&self) -> &str {
+        self.target
+    }
+    fn scheme(&self) -> &str {
+        "http"
+    }
+    fn authority(&self) -> Option<&[u8]> {
+        Request::header(self, "host")
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        Request::header(self, name)
+    }
+    fn wants_close(&self) -> bool {
+        Request::wants_close(self)
+    }
+    fn path(&self) -> &str {
+        Request::path(self)
+    }
+    fn query(&self) -> Option<&str> {
+        Request::query(self)
+    }
+}
