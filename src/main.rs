@@ -7,6 +7,7 @@ mod fanout;
 mod http;
 mod kafka;
 mod log;
+mod metrics;
 mod runtime;
 #[cfg(test)]
 mod testing;

@@ -57,6 +57,7 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
         }],
         clusters: vec![cluster],
         telemetry_stdout: false,
+        prometheus: Vec::new(),
         warnings: Vec::new(),
     }
 }

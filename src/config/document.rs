@@ -5,7 +5,7 @@ use std::path::Path;
 use yaml_rust2::Yaml;
 
 use super::loader::Loader;
-use super::plan::{ConfigError, Plan};
+use super::plan::{ConfigError, Plan, PrometheusEndpoint};
 use super::yaml::{Cx, Key, Map, Node};
 
 /// Reads one parsed YAML document into a plan, or every problem found.
@@ -33,9 +33,10 @@ pub(super) fn read(
     let name = top.get("name").and_then(|n| n.string(&mut cx));
     let guards = refuse_entries(&mut cx, &top, "guards");
     refuse_entries(&mut cx, &top, "vaults");
-    let telemetry_stdout = top
+    let telemetry = top
         .get("telemetry")
-        .is_some_and(|node| read_telemetry(&mut cx, &node));
+        .map(|node| read_telemetry(&mut cx, &node))
+        .unwrap_or_default();
 
     let Some(bindings) = top
         .require(&mut cx, "bindings")
@@ -53,7 +54,8 @@ pub(super) fn read(
         name,
         listeners: resolved.listeners,
         clusters: resolved.clusters,
-        telemetry_stdout,
+        telemetry_stdout: telemetry.stdout,
+        prometheus: telemetry.prometheus,
         warnings: cx.warnings,
     })
 }
@@ -71,10 +73,17 @@ fn refuse_entries(cx: &mut Cx, top: &Map, key: &str) -> Vec<String> {
     names
 }
 
-/// `telemetry: { attributes, metrics, exporters }`; returns whether a stdout exporter is set.
-fn read_telemetry(cx: &mut Cx, node: &Node) -> bool {
+#[derive(Default)]
+struct Telemetry {
+    stdout: bool,
+    prometheus: Vec<PrometheusEndpoint>,
+}
+
+/// `telemetry: { attributes, metrics, exporters }`.
+fn read_telemetry(cx: &mut Cx, node: &Node) -> Telemetry {
+    let mut telemetry = Telemetry::default();
     let Some(map) = node.map(cx) else {
-        return false;
+        return telemetry;
     };
     map.check(
         cx,
@@ -92,12 +101,14 @@ fn read_telemetry(cx: &mut Cx, node: &Node) -> bool {
     }
     if let Some(metrics) = map.get("metrics") {
         if metrics.strings(cx).is_some() {
-            cx.warn(&metrics.path, "metrics are not collected yet; ignored");
+            cx.warn(
+                &metrics.path,
+                "every metric is exported; the list does not select them",
+            );
         }
     }
-    let mut stdout = false;
     let Some(exporters) = map.get("exporters").and_then(|n| n.map(cx)) else {
-        return false;
+        return telemetry;
     };
     for (_, exporter) in exporters.entries(cx) {
         let Some(exporter_map) = exporter.map(cx) else {
@@ -113,17 +124,52 @@ fn read_telemetry(cx: &mut Cx, node: &Node) -> bool {
         };
         match type_name.as_str() {
             "stdout" => {
-                stdout = true;
+                telemetry.stdout = true;
                 if let Some(options) = exporter_map.get("options") {
                     cx.warn(&options.path, "stdout exporter options are ignored");
                 }
             }
-            "prometheus" => cx.error(&exporter.path, "prometheus exporter not supported yet"),
+            "prometheus" => read_prometheus(cx, &exporter_map, &mut telemetry.prometheus),
             other => cx.error(
                 &exporter_map.key_path("type"),
                 format!("exporter type {other:?} not supported"),
             ),
         }
     }
-    stdout
+    telemetry
+}
+
+/// `options.endpoints: [{ scheme: http, port, path (default /metrics) }]`.
+fn read_prometheus(cx: &mut Cx, exporter: &Map, out: &mut Vec<PrometheusEndpoint>) {
+    let Some(options) = exporter.require(cx, "options").and_then(|n| n.map(cx)) else {
+        return;
+    };
+    options.check(cx, &[("endpoints", Key::Known)], "unknown option");
+    let Some(endpoints) = options.require(cx, "endpoints").and_then(|n| n.list(cx)) else {
+        return;
+    };
+    for endpoint in endpoints {
+        let Some(e) = endpoint.map(cx) else { continue };
+        e.check(
+            cx,
+            &[("scheme", Key::Known), ("port", Key::Known), ("path", Key::Known)],
+            "unknown option",
+        );
+        if let Some(scheme) = e.get("scheme").and_then(|n| n.string(cx)) {
+            if scheme != "http" {
+                cx.error(&e.key_path("scheme"), format!("scheme {scheme:?} not supported"));
+            }
+        }
+        let port = e.require(cx, "port").and_then(|n| n.int_in(cx, 1..=65535));
+        let path = e
+            .get("path")
+            .and_then(|n| n.string(cx))
+            .unwrap_or_else(|| "/metrics".to_owned());
+        if let Some(port) = port {
+            out.push(PrometheusEndpoint {
+                port: port as u16,
+                path,
+            });
+        }
+    }
 }

@@ -17,8 +17,16 @@ pub struct Plan {
     pub clusters: Vec<Arc<KafkaCluster>>,
     /// `telemetry.exporters` of type `stdout` present.
     pub telemetry_stdout: bool,
+    /// `telemetry.exporters` of type `prometheus`: where to serve the metrics.
+    pub prometheus: Vec<PrometheusEndpoint>,
     /// Non-fatal remarks (cosmetic options accepted but ignored), each with its YAML path.
     pub warnings: Vec<ConfigError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusEndpoint {
+    pub port: u16,
+    pub path: String,
 }
 
 #[derive(Debug, Clone)]

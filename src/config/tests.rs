@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::pattern::{NoGuard, Params};
-use super::plan::{AccessControl, DefaultOffset, HttpExit, IdTemplate, Plan, SseKafkaRoute};
+use super::plan::{
+    AccessControl, DefaultOffset, HttpExit, IdTemplate, Plan, PrometheusEndpoint, SseKafkaRoute,
+};
 use super::{parse, Glob};
 
 fn env(name: &str) -> Option<String> {
@@ -1022,28 +1024,32 @@ fn http_filesystem_routes() {
 #[test]
 fn telemetry_exporters_metrics_and_attributes() {
     let text = format!(
-        "{}telemetry:\n  attributes: {{ service.namespace: example }}\n  metrics: [ http.request.size, stream.active.received ]\n  exporters:\n    out: {{ type: stdout }}\n    prom: {{ type: prometheus, options: {{ endpoints: [] }} }}\n    otel: {{ type: otlp }}\n",
+        "{}telemetry:\n  attributes: {{ service.namespace: example }}\n  metrics: [ http.request.size, stream.active.received ]\n  exporters:\n    out: {{ type: stdout }}\n    prom: {{ type: prometheus, options: {{ endpoints: [ {{ scheme: https, port: 7190 }} ] }} }}\n    otel: {{ type: otlp }}\n",
         chain(&[])
     );
     assert_eq!(
         errors(&text),
         [
-            "telemetry.exporters.prom: prometheus exporter not supported yet",
+            "telemetry.exporters.prom.options.endpoints[0].scheme: scheme \"https\" not supported",
             "telemetry.exporters.otel.type: exporter type \"otlp\" not supported",
         ]
     );
     let text = text
-        .replace(
-            "    prom: { type: prometheus, options: { endpoints: [] } }\n",
-            "",
-        )
+        .replace("scheme: https, ", "scheme: http, ")
         .replace("    otel: { type: otlp }\n", "");
     let plan = plan(&text);
     assert!(plan.telemetry_stdout);
+    assert_eq!(
+        plan.prometheus,
+        [PrometheusEndpoint {
+            port: 7190,
+            path: "/metrics".into()
+        }]
+    );
     let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
-        ["telemetry.metrics: metrics are not collected yet; ignored"]
+        ["telemetry.metrics: every metric is exported; the list does not select them"]
     );
 }
 

@@ -20,6 +20,7 @@ use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
 use crate::config::plan::DefaultOffset;
 use crate::kafka::client::ClusterClient;
+use crate::metrics::{Ended, Registry, WorkerMetrics};
 use crate::runtime::mesh::Mesh;
 use crate::runtime::signal::Signal;
 
@@ -58,8 +59,10 @@ pub struct OpenRequest {
     pub template: IdTemplate,
     pub start: Start,
     pub default_offset: DefaultOffset,
-    /// HTTP/1.1 chunked framing (false: close-delimited body).
+    /// HTTP/1.1 chunked framing (false: close-delimited body, or HTTP/2).
     pub chunked: bool,
+    /// Index into `metrics::HTTP_VERSIONS`.
+    pub version: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,7 @@ pub(super) struct Stream {
     pub start: Start,
     pub default_offset: DefaultOffset,
     pub live: bool,
+    pub version: usize,
     /// Partitions with a backfill request in flight.
     pub backfilling: Vec<bool>,
 }
@@ -112,6 +116,8 @@ pub struct Hub {
     pub now: u64,
     pub shutting_down: bool,
     pub shutdown: Signal<()>,
+    pub metrics: Arc<WorkerMetrics>,
+    pub registry: Arc<Registry>,
     /// Partitions whose fetch loop has a metadata refresh pending.
     pub(super) fetch_loops: HashMap<(usize, i32), ()>,
 }
@@ -124,8 +130,10 @@ impl Hub {
         mesh: Arc<Mesh>,
         clusters: Vec<Rc<ClusterClient>>,
         settings: Settings,
+        registry: Arc<Registry>,
     ) -> SharedHub {
         let workers = mesh.workers();
+        let metrics = registry.workers[worker].clone();
         Rc::new(RefCell::new(Hub {
             worker,
             mesh,
@@ -146,6 +154,8 @@ impl Hub {
             now: 0,
             shutting_down: false,
             shutdown: Signal::new(),
+            metrics,
+            registry,
             fetch_loops: HashMap::new(),
         }))
     }
@@ -228,8 +238,10 @@ impl Hub {
             start: req.start.clone(),
             default_offset: req.default_offset,
             live: false,
+            version: req.version,
             backfilling: Vec::new(),
         });
+        self.metrics.streams_opened[req.version].inc();
         (StreamKey { slot, generation }, io)
     }
 
@@ -245,6 +257,13 @@ impl Hub {
             return;
         }
         let s = self.streams.remove(key.slot);
+        self.metrics.streams_closed[s.version].inc();
+        self.metrics.ended(match s.io.borrow().end {
+            Some(EndReason::Budget) => Ended::Budget,
+            Some(EndReason::Shutdown) => Ended::Shutdown,
+            Some(EndReason::Upstream) => Ended::Error,
+            Some(EndReason::Client) | None => Ended::Client,
+        });
         if let Some(view) = self.views.get_mut(&s.view) {
             view.detach(key.slot, s.group);
             view.release(s.group, self.now);

@@ -19,6 +19,7 @@ use crate::kafka::chunk::Chunk;
 use crate::kafka::client::{EARLIEST, LATEST};
 use crate::kafka::error::KafkaError;
 use crate::kafka::fetch::{fetch, FetchPosition, Outcome};
+use crate::metrics::PartitionGauge;
 
 /// Long-poll wait of the shared fetch.
 const MAX_WAIT: Duration = Duration::from_millis(500);
@@ -46,6 +47,26 @@ pub(super) struct OwnedPartition {
     leader: i32,
     /// A `cache_server.bootstrap` topic: fetched from startup, kept without subscribers.
     pinned: bool,
+    gauge: Option<Arc<PartitionGauge>>,
+}
+
+impl OwnedPartition {
+    fn new(hint: StartHint, pending: Vec<usize>, pinned: bool) -> Self {
+        Self {
+            state: OwnerState::Starting,
+            hint,
+            subscribers: Vec::new(),
+            pending,
+            cache: VecDeque::new(),
+            cache_bytes: 0,
+            fetch_pos: 0,
+            earliest: 0,
+            latest: 0,
+            leader: -1,
+            pinned,
+            gauge: None,
+        }
+    }
 }
 
 fn backoff_next(d: Duration) -> Duration {
@@ -80,22 +101,8 @@ impl Hub {
                 }
             }
             None => {
-                self.owned.insert(
-                    key.clone(),
-                    OwnedPartition {
-                        state: OwnerState::Starting,
-                        hint,
-                        subscribers: Vec::new(),
-                        pending: vec![worker],
-                        cache: VecDeque::new(),
-                        cache_bytes: 0,
-                        fetch_pos: 0,
-                        earliest: 0,
-                        latest: 0,
-                        leader: -1,
-                        pinned: false,
-                    },
-                );
+                self.owned
+                    .insert(key.clone(), OwnedPartition::new(hint, vec![worker], false));
                 monoio::spawn(start_partition(hub.clone(), key));
             }
         }
@@ -111,7 +118,7 @@ impl Hub {
                 && !op.pinned
             {
                 // The fetch loop drops it from its next request.
-                self.owned.remove(&key);
+                self.forget(&key);
             }
         }
     }
@@ -130,6 +137,7 @@ impl Hub {
         };
         let pending = std::mem::take(&mut op.pending);
         let head = op.fetch_pos;
+        let mut replies = Vec::with_capacity(pending.len());
         for w in pending {
             if !op.subscribers.contains(&w) {
                 op.subscribers.push(w);
@@ -141,11 +149,25 @@ impl Hub {
                 earliest,
                 latest,
             };
-            self.outbox.push_back((w, msg));
+            replies.push((w, msg));
         }
-        if op.subscribers.is_empty() && !op.pinned {
-            // Everyone left while it was starting.
-            self.owned.remove(key);
+        self.outbox.extend(replies);
+        let gauge = self.registry.partition(key.topic.clone(), key.partition);
+        gauge.position.set(head);
+        gauge.high_watermark.set(latest);
+        if let Some(op) = self.owned.get_mut(key) {
+            op.gauge = Some(gauge);
+            if op.subscribers.is_empty() && !op.pinned {
+                // Everyone left while it was starting.
+                self.forget(key);
+            }
+        }
+    }
+
+    /// Drops an owned partition and its cache accounting.
+    fn forget(&mut self, key: &PartKey) {
+        if let Some(op) = self.owned.remove(key) {
+            self.metrics.cache_bytes.add(-(op.cache_bytes as i64));
         }
     }
 
@@ -155,27 +177,14 @@ impl Hub {
             op.pinned = true;
             return;
         }
-        self.owned.insert(
-            key.clone(),
-            OwnedPartition {
-                state: OwnerState::Starting,
-                hint,
-                subscribers: Vec::new(),
-                pending: Vec::new(),
-                cache: VecDeque::new(),
-                cache_bytes: 0,
-                fetch_pos: 0,
-                earliest: 0,
-                latest: 0,
-                leader: -1,
-                pinned: true,
-            },
-        );
+        self.owned
+            .insert(key.clone(), OwnedPartition::new(hint, Vec::new(), true));
         monoio::spawn(start_partition(hub.clone(), key));
     }
 
     fn fail_start(&mut self, key: &PartKey, reason: String) {
         if let Some(op) = self.owned.remove(key) {
+            self.metrics.cache_bytes.add(-(op.cache_bytes as i64));
             for w in op.pending.into_iter().chain(op.subscribers) {
                 self.send(
                     w,
@@ -200,6 +209,7 @@ impl Hub {
         op.fetch_pos = chunk.next_offset;
         op.latest = op.latest.max(chunk.stable_offset);
         let chunk = Arc::new(chunk);
+        let before = op.cache_bytes;
         op.cache_bytes += chunk.size;
         op.cache.push_back(chunk.clone());
         while op.cache_bytes > cap && op.cache.len() > 1 {
@@ -207,6 +217,13 @@ impl Hub {
                 op.cache_bytes -= c.size;
             }
         }
+        if let Some(g) = &op.gauge {
+            g.position.set(op.fetch_pos);
+            g.high_watermark.set(op.latest);
+        }
+        let delta = op.cache_bytes as i64 - before as i64;
+        self.metrics.cache_bytes.add(delta);
+        self.metrics.fetch_bytes.add(chunk.size as u64);
         let subscribers = op.subscribers.clone();
         for w in subscribers {
             self.send(
@@ -421,6 +438,8 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
         }
         let Some(c) = conn.as_mut() else { continue };
         let version = client.versions().map_or(4, |v| v.fetch);
+        let metrics = hub.borrow().metrics.clone();
+        metrics.fetch_requests.inc();
         match fetch(c, version, &positions, MAX_WAIT).await {
             Ok(outcomes) => {
                 backoff = BACKOFF_MIN;
@@ -436,6 +455,7 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
                             out_of_range(&hub, &client, key, pos.offset, leader).await;
                         }
                         Outcome::Error(e) => {
+                            metrics.fetch_errors.inc();
                             if e.needs_metadata() {
                                 moved.push(key.clone());
                             } else {
@@ -456,6 +476,7 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
                 }
             }
             Err(e) => {
+                metrics.fetch_errors.inc();
                 crate::warn!(
                     "kafka broker {leader}: fetch failed: {e}; reconnecting in {backoff:?}"
                 );

@@ -421,6 +421,7 @@ impl Hub {
             scratch,
             touched,
             ended,
+            metrics,
             ..
         } = self;
         let Some(view) = views.get_mut(&vkey) else {
@@ -443,7 +444,7 @@ impl Hub {
             );
         }
         deliver_live(
-            view, i, &chunk, streams, encoder, scratch, touched, ended, now,
+            view, i, &chunk, streams, encoder, scratch, touched, ended, now, metrics,
         );
         let part = &mut view.parts[i];
         part.head = chunk.next_offset;
@@ -472,6 +473,7 @@ impl Hub {
             encoder,
             touched,
             outbox,
+            metrics,
             ..
         } = self;
         let Some(s) = streams.get_mut(slot) else {
@@ -529,6 +531,7 @@ impl Hub {
                     encoder,
                     target,
                     now,
+                    &metrics.events_sent,
                 );
                 progressed |= s.positions[i].1 != pos;
                 if full {
@@ -574,6 +577,7 @@ impl Hub {
             views,
             streams,
             encoder,
+            metrics,
             ..
         } = self;
         let Some(s) = streams.get_mut(stream.slot) else {
@@ -601,6 +605,7 @@ impl Hub {
             encoder,
             target,
             now,
+            &metrics.events_sent,
         );
         if !full && s.positions[i].1 == pos && chunk.records().is_empty() {
             // The broker has nothing between here and the cache: continue from the cache.
@@ -658,14 +663,19 @@ fn deliver_live(
     touched: &mut Vec<usize>,
     ended: &mut Vec<usize>,
     now: u64,
+    metrics: &crate::metrics::WorkerMetrics,
 ) {
     if view.groups.iter().all(|g| g.live.is_empty()) {
         return;
     }
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
     for r in chunk.records() {
         let Some(rec) = chunk.record(r) else { continue };
         view.progress[i].1 = r.offset + 1;
         let mut encoded = [false; 2];
+        let mut delivered = 0u64;
         for g in &view.groups {
             if g.live.is_empty() || !matches_any(&g.filters, &rec) {
                 continue;
@@ -677,6 +687,7 @@ fn deliver_live(
                 encoded[t] = true;
             }
             let bytes = &scratch[t];
+            delivered += g.live.len() as u64;
             for &slot in &g.live {
                 let Some(s) = streams.get(slot) else { continue };
                 let mut io = s.io.borrow_mut();
@@ -690,12 +701,21 @@ fn deliver_live(
                 }
             }
         }
+        if delivered > 0 {
+            metrics.events_sent.add(delivered);
+            if r.timestamp > 0 {
+                metrics
+                    .delivery_latency
+                    .record_micros(now_micros.saturating_sub(r.timestamp * 1000).max(0) as u64);
+            }
+        }
     }
     view.progress[i].1 = chunk.next_offset;
 }
 
 /// Delivers `chunk`'s records at or after the stream's position on partition `i` with the
-/// stream's own ids; stops (returns true) once the stream has `target` bytes pending.
+/// stream's own ids; stops (returns true) once the stream has `target` bytes pending. Counts
+/// delivered events into `events`.
 #[allow(clippy::too_many_arguments)]
 fn deliver_chunk(
     s: &mut Stream,
@@ -706,6 +726,7 @@ fn deliver_chunk(
     encoder: &mut super::encode::EventEncoder,
     target: usize,
     now: u64,
+    events: &crate::metrics::Counter,
 ) -> bool {
     let mut io = s.io.borrow_mut();
     let pos = s.positions[i].1;
@@ -719,6 +740,7 @@ fn deliver_chunk(
         if matches_any(filters, &rec) {
             encoder.encode(io.buffer(), template, &s.positions, &rec);
             io.last_activity = now;
+            events.inc();
         }
     }
     s.positions[i].1 = s.positions[i].1.max(chunk.next_offset);

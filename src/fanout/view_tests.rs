@@ -25,7 +25,13 @@ fn chunk(base: i64) -> Chunk {
 
 #[test]
 fn live_delivery_allocates_nothing_per_event() {
-    let hub = Hub::new(0, Mesh::new(1), Vec::new(), Settings::default());
+    let hub = Hub::new(
+        0,
+        Mesh::new(1),
+        Vec::new(),
+        Settings::default(),
+        crate::metrics::Registry::new(1),
+    );
     let mut h = hub.borrow_mut();
     let topic: Arc<str> = h.intern("t");
     let vkey: ViewKey = (0, topic.clone());
@@ -60,6 +66,7 @@ fn live_delivery_allocates_nothing_per_event() {
         start: Start::Default,
         default_offset: DefaultOffset::Historical,
         chunked: true,
+        version: 0,
     };
     let mut ios = Vec::new();
     for _ in 0..STREAMS {

@@ -23,6 +23,7 @@ use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::stream_io::{EndReason, SharedIo};
 use crate::fanout::view::open_stream;
+use crate::metrics::WorkerMetrics;
 
 const MAX_HEADERS: usize = 64;
 /// Buffers larger than this are not kept between writes.
@@ -34,7 +35,19 @@ enum Next {
     Close,
 }
 
+/// Counts a connection open for as long as it lives.
+struct Open(Arc<WorkerMetrics>, usize);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections_closed[self.1].inc();
+    }
+}
+
 pub async fn serve(stream: TcpStream, _peer: SocketAddr, http: Arc<HttpService>, hub: SharedHub) {
+    let metrics = hub.borrow().metrics.clone();
+    metrics.connections_opened[0].inc();
+    let _open = Open(metrics.clone(), 0);
     let limits = Limits::default();
     let mut stream = stream;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
@@ -176,7 +189,12 @@ fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub) -> Action {
                 .map(|c| c.name.clone())
                 .collect();
             match plan_sse(&svc, req, &clusters) {
-                Ok(plan) => Action::Sse(plan, cors),
+                Ok(plan) => {
+                    if plan.malformed_id {
+                        hub.borrow().metrics.malformed_ids.inc();
+                    }
+                    Action::Sse(plan, cors)
+                }
                 Err(Reject(code)) => Action::Status(code, cors),
             }
         }
@@ -242,6 +260,7 @@ async fn stream_sse(
     headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
     write_response_head(&mut head, 200, &headers);
 
+    let metrics = hub.borrow().metrics.clone();
     let fd = stream.as_raw_fd();
     let (reader, mut writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
@@ -269,6 +288,7 @@ async fn stream_sse(
             })
             .await;
             let Some(start) = next else { break };
+            metrics.bytes_sent.add((spare.len() - start) as u64);
             let (res, back) = writer.write_all(spare.slice(start..)).await;
             spare = back.into_inner();
             spare.clear();

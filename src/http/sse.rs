@@ -19,6 +19,8 @@ pub struct Reject(pub u16);
 
 pub struct SsePlan {
     pub open: OpenRequest,
+    /// The Last-Event-ID could not be decoded: the stream replays from the earliest record.
+    pub malformed_id: bool,
     /// `Accept` asked for `ext=timestamp` (content type changes; sse-kafka sends no timestamps).
     pub timestamp_ext: bool,
 }
@@ -84,6 +86,7 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
                 .collect(),
         })
         .collect();
+    let mut malformed_id = false;
     let start = match last_id {
         None => Start::Default,
         Some(id) => {
@@ -92,6 +95,7 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
                 Ok(()) => Start::Ids(ids),
                 Err(e) => {
                     crate::debug!("malformed last event id ({e:?}): replaying from earliest");
+                    malformed_id = true;
                     Start::Historical
                 }
             }
@@ -109,7 +113,9 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
             template: route.event_id,
             start,
             chunked: !req.wants_close(),
+            version: 0,
         },
+        malformed_id,
         timestamp_ext,
     })
 }

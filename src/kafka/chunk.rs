@@ -11,6 +11,8 @@ use proto::kafka::{control_type, Batches, Compression, ReadCommitted, Record, Re
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef {
     pub offset: i64,
+    /// Record timestamp (ms since the epoch; log-append time when the topic uses it).
+    pub timestamp: i64,
     buf: u32,
     start: u32,
     end: u32,
@@ -109,8 +111,10 @@ impl Chunk {
                     if offset < fetch_offset {
                         continue;
                     }
+                    let timestamp = rec.timestamp(&header);
                     chunk.records.push(RecordRef {
                         offset,
+                        timestamp,
                         buf,
                         start,
                         end,

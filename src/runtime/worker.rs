@@ -14,6 +14,7 @@ use crate::fanout::message::{Message, StartHint};
 use crate::fanout::owner::bootstrap_topic;
 use crate::http::conn::serve;
 use crate::kafka::client::ClusterClient;
+use crate::metrics::Registry;
 
 /// How long a worker waits for its streams to finish after a shutdown request.
 const DRAIN: Duration = Duration::from_secs(3);
@@ -67,6 +68,13 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         );
     }
     let mesh = Mesh::new(workers);
+    let registry = Registry::new(workers);
+    for endpoint in &plan.prometheus {
+        let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
+        let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
+            .map_err(|e| format!("prometheus exporter: bind {addr}: {e}"))?;
+        crate::info!("metrics on http://{bound}{}", endpoint.path);
+    }
     install_signals(mesh.clone())?;
     let cores = core_count();
     let clusters: Vec<ClusterSpec> = plan
@@ -93,6 +101,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let mesh = mesh.clone();
         let clusters = clusters.clone();
         let settings = opts.settings.clone();
+        let registry = registry.clone();
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
@@ -114,7 +123,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                         crate::warn!("io_uring unavailable: using the epoll driver");
                     }
                 }
-                rt.block_on(worker_main(id, listeners, mesh, clusters, settings));
+                rt.block_on(worker_main(id, listeners, mesh, clusters, settings, registry));
             })
             .map_err(|e| format!("spawn worker: {e}"))?;
         threads.push(t);
@@ -132,12 +141,13 @@ async fn worker_main(
     mesh: Arc<Mesh>,
     clusters: Vec<ClusterSpec>,
     settings: Settings,
+    registry: Arc<Registry>,
 ) {
     let clients = clusters
         .iter()
         .map(|c| ClusterClient::new(c.name.clone(), c.servers.clone()))
         .collect();
-    let hub = Hub::new(id, mesh.clone(), clients, settings);
+    let hub = Hub::new(id, mesh.clone(), clients, settings, registry);
     for (index, c) in clusters.iter().enumerate() {
         for (topic, hint) in &c.bootstrap {
             monoio::spawn(bootstrap_topic(hub.clone(), index, topic.clone(), *hint));
