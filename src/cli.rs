@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::fanout::hub::Settings;
+use crate::http::admission::Limits;
 
 pub const HELP: &str = "\
 sse-kafka: streams Kafka topics to web clients as Server-Sent Events (a drop-in for Zilla's sse-kafka proxy)
@@ -23,6 +24,8 @@ OPTIONS:
         --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
         --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
         --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
+        --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
+        --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
     -h, --help                   this text
     -V, --version                the version
 
@@ -44,6 +47,7 @@ pub struct RunArgs {
     pub listen: SocketAddr,
     pub workers: usize,
     pub settings: Settings,
+    pub limits: Limits,
 }
 
 pub fn parse(args: &[String]) -> Result<Command, String> {
@@ -59,6 +63,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         listen: SocketAddr::from(([0, 0, 0, 0], 7114)),
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         settings: Settings::default(),
+        limits: Limits {
+            max_streams: 1_000_000,
+            max_streams_per_ip: 0,
+        },
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -97,6 +105,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024)
             }
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
+            "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
+            "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
     }

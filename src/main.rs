@@ -79,6 +79,7 @@ fn main() -> ExitCode {
             let opts = runtime::worker::Options {
                 workers: run.workers,
                 settings: run.settings,
+                limits: run.limits,
             };
             match runtime::worker::run(plan, opts) {
                 Ok(()) => ExitCode::SUCCESS,

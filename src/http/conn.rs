@@ -15,6 +15,7 @@ use proto::http1::{
     parse_request, write_response_head, BodyFraming, Limits, EMPTY_HEADER, H2_PREFACE, LAST_CHUNK,
 };
 
+use super::admission::Admission;
 use super::files::{answer, FileAnswer};
 use super::head::Head;
 use super::route::{route, Exit, Routed};
@@ -44,7 +45,13 @@ impl Drop for Open {
     }
 }
 
-pub async fn serve(stream: TcpStream, _peer: SocketAddr, http: Arc<HttpService>, hub: SharedHub) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    http: Arc<HttpService>,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+) {
     let metrics = hub.borrow().metrics.clone();
     metrics.connections_opened[0].inc();
     let _open = Open(metrics.clone(), 0);
@@ -117,7 +124,12 @@ pub async fn serve(stream: TcpStream, _peer: SocketAddr, http: Arc<HttpService>,
                 }
             }
             Action::Sse(plan, cors) => {
+                let Some(ticket) = admission.admit(peer.ip()) else {
+                    let _ = write_status(&mut stream, 503, &cors, true).await;
+                    return;
+                };
                 stream_sse(stream, plan, cors, hub).await;
+                drop(ticket);
                 return;
             }
         };

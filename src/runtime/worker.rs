@@ -14,6 +14,7 @@ use crate::fanout::message::{Message, StartHint};
 use crate::fanout::owner::bootstrap_topic;
 use crate::http::conn::serve;
 use crate::kafka::client::ClusterClient;
+use crate::http::admission::{Admission, Limits};
 use crate::metrics::Registry;
 
 /// How long a worker waits for its streams to finish after a shutdown request.
@@ -22,6 +23,7 @@ const DRAIN: Duration = Duration::from_secs(3);
 pub struct Options {
     pub workers: usize,
     pub settings: Settings,
+    pub limits: Limits,
 }
 
 /// What a worker needs of a cluster (the plan itself stays on the main thread).
@@ -69,6 +71,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     }
     let mesh = Mesh::new(workers);
     let registry = Registry::new(workers);
+    let admission = Admission::new(opts.limits);
     for endpoint in &plan.prometheus {
         let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
         let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
@@ -102,6 +105,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let clusters = clusters.clone();
         let settings = opts.settings.clone();
         let registry = registry.clone();
+        let admission = admission.clone();
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
@@ -123,7 +127,12 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                         crate::warn!("io_uring unavailable: using the epoll driver");
                     }
                 }
-                rt.block_on(worker_main(id, listeners, mesh, clusters, settings, registry));
+                let shared = Shared {
+                    mesh,
+                    registry,
+                    admission,
+                };
+                rt.block_on(worker_main(id, listeners, clusters, settings, shared));
             })
             .map_err(|e| format!("spawn worker: {e}"))?;
         threads.push(t);
@@ -135,14 +144,25 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     Ok(())
 }
 
+/// What every worker holds a handle to.
+struct Shared {
+    mesh: Arc<Mesh>,
+    registry: Arc<Registry>,
+    admission: Arc<Admission>,
+}
+
 async fn worker_main(
     id: usize,
     listeners: Vec<WorkerListener>,
-    mesh: Arc<Mesh>,
     clusters: Vec<ClusterSpec>,
     settings: Settings,
-    registry: Arc<Registry>,
+    shared: Shared,
 ) {
+    let Shared {
+        mesh,
+        registry,
+        admission,
+    } = shared;
     let clients = clusters
         .iter()
         .map(|c| ClusterClient::new(c.name.clone(), c.servers.clone()))
@@ -191,6 +211,7 @@ async fn worker_main(
         };
         let hub = hub.clone();
         let shutdown = shutdown.clone();
+        let admission = admission.clone();
         monoio::spawn(async move {
             loop {
                 monoio::select! {
@@ -198,7 +219,7 @@ async fn worker_main(
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            monoio::spawn(serve(stream, peer, l.http.clone(), hub.clone()));
+                            monoio::spawn(serve(stream, peer, l.http.clone(), hub.clone(), admission.clone()));
                         }
                         Err(e) => {
                             crate::warn!("accept on {}: {e}", l.addr);
