@@ -88,6 +88,8 @@ pub(super) struct Stream {
     pub version: usize,
     /// Partitions with a backfill request in flight.
     pub backfilling: Vec<bool>,
+    /// Latest-per-key replay of a compacted topic, before catching up.
+    pub replay: Option<super::compaction::Replay>,
 }
 
 pub(super) type ViewKey = (usize, Arc<str>);
@@ -191,7 +193,8 @@ impl Hub {
                 head,
                 earliest,
                 latest,
-            } => self.on_subscribed(key, snapshot, head, earliest, latest),
+                compacted,
+            } => self.on_subscribed(key, snapshot, head, earliest, latest, compacted),
             Message::SubscribeFailed { key, reason } => self.on_subscribe_failed(key, &reason),
             Message::Append { key, chunk } => self.on_append(&key, chunk),
             Message::Unsubscribe { key, worker } => self.on_unsubscribe(key, worker),
@@ -240,6 +243,7 @@ impl Hub {
             live: false,
             version: req.version,
             backfilling: Vec::new(),
+            replay: None,
         });
         self.metrics.streams_opened[req.version].inc();
         (StreamKey { slot, generation }, io)

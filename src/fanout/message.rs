@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::compaction::Latest;
 use crate::kafka::chunk::Chunk;
 
 /// A topic-partition of one configured cluster.
@@ -60,6 +61,8 @@ pub enum Message {
         head: i64,
         earliest: i64,
         latest: i64,
+        /// For a compacted topic: the latest record per key, in offset order.
+        compacted: Option<Vec<Latest>>,
     },
     /// The owner could not start the partition (e.g. it vanished).
     SubscribeFailed { key: PartKey, reason: String },

@@ -19,6 +19,7 @@ use crate::kafka::chunk::Chunk;
 use crate::kafka::client::{EARLIEST, LATEST};
 use crate::kafka::error::KafkaError;
 use crate::kafka::fetch::{fetch, FetchPosition, Outcome};
+use super::compaction::KeyIndex;
 use crate::metrics::PartitionGauge;
 
 /// Long-poll wait of the shared fetch.
@@ -48,6 +49,8 @@ pub(super) struct OwnedPartition {
     /// A `cache_server.bootstrap` topic: fetched from startup, kept without subscribers.
     pinned: bool,
     gauge: Option<Arc<PartitionGauge>>,
+    /// Latest record per key, for compacted topics.
+    index: Option<KeyIndex>,
 }
 
 impl OwnedPartition {
@@ -65,6 +68,7 @@ impl OwnedPartition {
             leader: -1,
             pinned,
             gauge: None,
+            index: None,
         }
     }
 }
@@ -92,6 +96,7 @@ impl Hub {
                     head: op.fetch_pos,
                     earliest: op.earliest,
                     latest: op.latest,
+                    compacted: op.index.as_ref().map(KeyIndex::snapshot),
                 };
                 self.send(worker, msg);
             }
@@ -123,7 +128,13 @@ impl Hub {
         }
     }
 
-    fn activate(&mut self, key: &PartKey, leader: i32, earliest: i64, latest: i64) {
+    fn activate(&mut self, key: &PartKey, started: Started) {
+        let Started {
+            leader,
+            earliest,
+            latest,
+            compacted,
+        } = started;
         let Some(op) = self.owned.get_mut(key) else {
             return;
         };
@@ -131,10 +142,16 @@ impl Hub {
         op.leader = leader;
         op.earliest = earliest;
         op.latest = latest;
+        // A compacted partition is read from the start: its latest value per key is the state
+        // new clients receive.
         op.fetch_pos = match op.hint {
+            _ if compacted => earliest,
             StartHint::Earliest => earliest,
             StartHint::Latest => latest,
         };
+        if compacted {
+            op.index = Some(KeyIndex::default());
+        }
         let pending = std::mem::take(&mut op.pending);
         let head = op.fetch_pos;
         let mut replies = Vec::with_capacity(pending.len());
@@ -148,6 +165,7 @@ impl Hub {
                 head,
                 earliest,
                 latest,
+                compacted: compacted.then(Vec::new),
             };
             replies.push((w, msg));
         }
@@ -209,6 +227,9 @@ impl Hub {
         op.fetch_pos = chunk.next_offset;
         op.latest = op.latest.max(chunk.stable_offset);
         let chunk = Arc::new(chunk);
+        if let Some(index) = &mut op.index {
+            index.apply(&chunk);
+        }
         let before = op.cache_bytes;
         op.cache_bytes += chunk.size;
         op.cache.push_back(chunk.clone());
@@ -332,8 +353,9 @@ async fn start_partition(hub: SharedHub, key: PartKey) {
     let mut last = String::new();
     for _ in 0..START_ATTEMPTS {
         match start_once(&client, &key).await {
-            Ok((leader, earliest, latest)) => {
-                hub.borrow_mut().activate(&key, leader, earliest, latest);
+            Ok(started) => {
+                let leader = started.leader;
+                hub.borrow_mut().activate(&key, started);
                 ensure_fetch_loop(&hub, key.cluster, leader);
                 flush(&hub);
                 return;
@@ -353,10 +375,18 @@ async fn start_partition(hub: SharedHub, key: PartKey) {
     flush(&hub);
 }
 
+/// What a partition's owner learns before fetching it.
+struct Started {
+    leader: i32,
+    earliest: i64,
+    latest: i64,
+    compacted: bool,
+}
+
 async fn start_once(
     client: &crate::kafka::client::ClusterClient,
     key: &PartKey,
-) -> Result<(i32, i64, i64), KafkaError> {
+) -> Result<Started, KafkaError> {
     let meta = client.metadata(&key.topic).await?;
     let leader = meta
         .partitions
@@ -373,7 +403,21 @@ async fn start_once(
     let latest = client
         .list_offset(leader, &key.topic, key.partition, LATEST)
         .await?;
-    Ok((leader, earliest, latest))
+    let compacted = client.is_compacted(&key.topic).await.unwrap_or_else(|e| {
+        crate::warn!("topic {}: cannot read cleanup.policy ({e}); not compacted", key.topic);
+        false
+    });
+    crate::debug!(
+        "topic {} partition {}: leader {leader}, offsets {earliest}..{latest}, compacted {compacted}",
+        key.topic,
+        key.partition
+    );
+    Ok(Started {
+        leader,
+        earliest,
+        latest,
+        compacted,
+    })
 }
 
 /// Re-reads leaders for the topics of `keys`; partitions that moved get a loop on their new

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use proto::event_id::IdTemplate;
 
+use super::compaction::{KeyIndex, Latest, Replay};
 use super::filter::{matches_any, Filter};
 use super::hub::{flush, Hub, OpenError, OpenRequest, SharedHub, Stream, ViewKey};
 use super::message::{Message, PartKey, StartHint, StreamKey};
@@ -47,6 +48,8 @@ pub(super) struct PartView {
     earliest: i64,
     latest: i64,
     ready: bool,
+    /// Latest record per key when the topic is compacted.
+    index: Option<KeyIndex>,
 }
 
 impl PartView {
@@ -294,6 +297,7 @@ impl Hub {
                 earliest: 0,
                 latest: 0,
                 ready: false,
+                index: None,
             })
             .collect();
         view.progress = meta.partitions.iter().map(|p| (p.partition, 0)).collect();
@@ -316,6 +320,7 @@ impl Hub {
         head: i64,
         earliest: i64,
         latest: i64,
+        compacted: Option<Vec<Latest>>,
     ) {
         let vkey = (key.cluster, key.topic.clone());
         let Some(view) = self.views.get_mut(&vkey) else {
@@ -337,6 +342,7 @@ impl Hub {
         part.earliest = earliest;
         part.latest = latest;
         part.ready = true;
+        part.index = compacted.map(|entries| KeyIndex::from_snapshot(&entries));
         view.progress[i].1 = head;
         if let ViewState::Subscribing { remaining } = &mut view.state {
             *remaining -= 1;
@@ -397,6 +403,20 @@ impl Hub {
             })
             .collect();
         s.backfilling = vec![false; view.parts.len()];
+        let compacted_replay = matches!(s.start, Start::Default)
+            && s.default_offset == DefaultOffset::Historical
+            && view.parts.iter().any(|p| p.index.is_some());
+        if compacted_replay {
+            s.replay = Some(Replay {
+                entries: Vec::new(),
+                cursor: 0,
+                heads: view.parts.iter().map(PartView::live).collect(),
+                ready: false,
+            });
+            view.catching_up.push(slot);
+            self.pump(slot);
+            return;
+        }
         if s.positions
             .iter()
             .zip(&view.parts)
@@ -447,6 +467,9 @@ impl Hub {
             view, i, &chunk, streams, encoder, scratch, touched, ended, now, metrics,
         );
         let part = &mut view.parts[i];
+        if let Some(index) = &mut part.index {
+            index.apply(&chunk);
+        }
         part.head = chunk.next_offset;
         part.latest = part.latest.max(chunk.stable_offset);
         part.bytes += chunk.size;
@@ -491,6 +514,24 @@ impl Hub {
         let target = s.io.borrow().budget() / 2;
         let was_empty = s.io.borrow().pending() == 0;
         let group = &view.groups[s.group];
+        if let Some(r) = s.replay.as_mut().filter(|r| !r.ready) {
+            if !view.parts.iter().zip(&r.heads).all(|(p, &h)| p.head >= h) {
+                return; // the view has not yet reached what the broker held at subscription
+            }
+            for (i, part) in view.parts.iter().enumerate() {
+                if let Some(index) = &part.index {
+                    r.entries.extend(index.snapshot().into_iter().map(|l| (i, l)));
+                }
+            }
+            r.heads = view.parts.iter().map(|p| p.head).collect();
+            r.ready = true;
+        }
+        if s.replay.is_some() && !replay(s, &group.filters, group.template, encoder, target, now, &metrics.events_sent) {
+            if was_empty && s.io.borrow().pending() > 0 {
+                touched.push(slot);
+            }
+            return;
+        }
         'fill: loop {
             let mut progressed = false;
             for i in 0..view.parts.len() {
@@ -711,6 +752,43 @@ fn deliver_live(
         }
     }
     view.progress[i].1 = chunk.next_offset;
+}
+
+/// Delivers a compacted replay under `target` pending bytes; true when it is finished (the
+/// stream then continues from the heads the replay was taken at).
+fn replay(
+    s: &mut Stream,
+    filters: &[Filter],
+    template: IdTemplate,
+    encoder: &mut super::encode::EventEncoder,
+    target: usize,
+    now: u64,
+    events: &crate::metrics::Counter,
+) -> bool {
+    let Some(r) = s.replay.as_mut() else {
+        return true;
+    };
+    let mut io = s.io.borrow_mut();
+    while let Some((i, latest)) = r.entries.get(r.cursor) {
+        if io.pending() >= target {
+            return false;
+        }
+        r.cursor += 1;
+        let rref = &latest.chunk.records()[latest.index as usize];
+        s.positions[*i].1 = latest.offset + 1;
+        let Some(rec) = latest.chunk.record(rref) else { continue };
+        if matches_any(filters, &rec) {
+            encoder.encode(io.buffer(), template, &s.positions, &rec);
+            io.last_activity = now;
+            events.inc();
+        }
+    }
+    for (p, head) in s.positions.iter_mut().zip(&r.heads) {
+        p.1 = p.1.max(*head);
+    }
+    drop(io);
+    s.replay = None;
+    true
 }
 
 /// Delivers `chunk`'s records at or after the stream's position on partition `i` with the

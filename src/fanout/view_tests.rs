@@ -47,6 +47,7 @@ fn live_delivery_allocates_nothing_per_event() {
             earliest: 0,
             latest: 0,
             ready: true,
+            index: None,
         }],
         progress: vec![(0, 0)],
         groups: Vec::new(),

@@ -12,6 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::describe_configs_request::{
+    DescribeConfigsRequest, DescribeConfigsResource,
+};
 use kafka_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
@@ -37,6 +40,9 @@ pub struct Versions {
     pub metadata: i16,
     pub fetch: i16,
     pub list_offsets: i16,
+    /// `None` when the cluster does not offer DescribeConfigs (topics are then taken as not
+    /// compacted).
+    pub describe_configs: Option<i16>,
 }
 
 /// The range of each API we implement. Fetch stops at 11: v12+ responses carry tagged fields
@@ -45,6 +51,7 @@ pub struct Versions {
 const METADATA: (i16, i16) = (1, 12);
 const FETCH: (i16, i16) = (4, 11);
 const LIST_OFFSETS: (i16, i16) = (2, 7);
+const DESCRIBE_CONFIGS: (i16, i16) = (1, 3);
 
 #[derive(Debug, Clone)]
 pub struct PartitionMeta {
@@ -215,6 +222,53 @@ impl ClusterClient {
     }
 }
 
+impl ClusterClient {
+    /// Whether the topic's `cleanup.policy` contains `compact` (reference section 4).
+    pub async fn is_compacted(&self, topic: &str) -> Result<bool, KafkaError> {
+        let addrs: Vec<String> = {
+            let mut a = self.bootstrap.clone();
+            a.extend(self.brokers.borrow().values().cloned());
+            a
+        };
+        let mut last = KafkaError::NoBroker;
+        for addr in addrs {
+            let mut conn = match self.checkout(&addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let Some(version) = self.versions().and_then(|v| v.describe_configs) else {
+                self.checkin(conn);
+                return Ok(false);
+            };
+            let req = DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_string(topic.to_owned()))
+                    // All configs (null keys): tansu 0.6 cannot decode a key list.
+                    .with_configuration_keys(None),
+            ]);
+            let resp = conn.send(&req, version, REQUEST_TIMEOUT).await?;
+            self.checkin(conn);
+            let Some(result) = resp.results.first() else {
+                return Ok(false);
+            };
+            if result.error_code != 0 {
+                return Err(KafkaError::Code(result.error_code));
+            }
+            return Ok(result.configs.iter().any(|c| {
+                c.name.as_str() == "cleanup.policy"
+                    && c.value
+                        .as_ref()
+                        .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == "compact"))
+            }));
+        }
+        Err(last)
+    }
+}
+
 async fn negotiate(conn: &mut BrokerConn) -> Result<Versions, KafkaError> {
     let resp = conn
         .send(&ApiVersionsRequest::default(), 0, REQUEST_TIMEOUT)
@@ -238,6 +292,7 @@ async fn negotiate(conn: &mut BrokerConn) -> Result<Versions, KafkaError> {
         metadata: pick(ApiKey::Metadata, METADATA)?,
         fetch: pick(ApiKey::Fetch, FETCH)?,
         list_offsets: pick(ApiKey::ListOffsets, LIST_OFFSETS)?,
+        describe_configs: pick(ApiKey::DescribeConfigs, DESCRIBE_CONFIGS).ok(),
     })
 }
 
