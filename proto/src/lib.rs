@@ -9,6 +9,7 @@
 
 pub mod event_id;
 pub mod http1;
+pub mod jwt;
 pub mod kafka;
 pub mod sse;
 pub mod varint;
