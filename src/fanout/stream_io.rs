@@ -3,12 +3,44 @@
 //!
 //! The fan-out appends encoded events to `out`; the writer takes the whole buffer at each wake-up
 //! and writes it in one call, so events that pile up while a write is in flight are coalesced.
+//! Buffers come from a worker-local pool and go back to it once written: an idle stream holds
+//! no buffer at all, and a busy one reuses pooled buffers, so steady streaming allocates nothing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::Waker;
 
 use proto::http1::CHUNK_PREFIX_MAX;
+
+/// Buffers the pool keeps at most (the rest are freed), and the largest capacity it keeps.
+const POOL_BUFFERS: usize = 4096;
+const POOL_MAX_CAPACITY: usize = 64 * 1024;
+/// Capacity of a fresh pooled buffer: a few typical events.
+const POOL_NEW_CAPACITY: usize = 1024;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer from this worker's pool (or a new one).
+pub fn take_buffer() -> Vec<u8> {
+    POOL.with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(POOL_NEW_CAPACITY))
+}
+
+/// Returns a written buffer to this worker's pool.
+pub fn give_buffer(mut buf: Vec<u8>) {
+    if buf.capacity() > POOL_MAX_CAPACITY {
+        return;
+    }
+    buf.clear();
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_BUFFERS {
+            p.push(buf);
+        }
+    });
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
@@ -23,8 +55,8 @@ pub enum EndReason {
 }
 
 pub struct StreamIo {
-    /// Pending bytes. With chunked framing the first `CHUNK_PREFIX_MAX` bytes are reserved for the
-    /// chunk-size line, filled in by the writer.
+    /// Pending bytes; empty (and unallocated) when there are none. With chunked framing the first
+    /// `CHUNK_PREFIX_MAX` bytes are reserved for the chunk-size line, filled in by `take`.
     out: Vec<u8>,
     chunked: bool,
     budget: usize,
@@ -38,16 +70,14 @@ pub type SharedIo = Rc<RefCell<StreamIo>>;
 
 impl StreamIo {
     pub fn new(chunked: bool, budget: usize, now: u64) -> SharedIo {
-        let mut io = StreamIo {
+        Rc::new(RefCell::new(StreamIo {
             out: Vec::new(),
             chunked,
             budget,
             end: None,
             waker: None,
             last_activity: now,
-        };
-        io.reset_prefix();
-        Rc::new(RefCell::new(io))
+        }))
     }
 
     fn prefix_len(&self) -> usize {
@@ -58,16 +88,9 @@ impl StreamIo {
         }
     }
 
-    fn reset_prefix(&mut self) {
-        self.out.clear();
-        if self.chunked {
-            self.out.extend_from_slice(&[0; CHUNK_PREFIX_MAX]);
-        }
-    }
-
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
-        self.out.len() - self.prefix_len()
+        self.out.len().saturating_sub(self.prefix_len())
     }
 
     pub fn budget(&self) -> usize {
@@ -84,13 +107,21 @@ impl StreamIo {
             self.finish(EndReason::Budget);
             return false;
         }
-        self.out.extend_from_slice(bytes);
+        self.buffer().extend_from_slice(bytes);
         self.last_activity = now;
         true
     }
 
-    /// Lets the encoder write straight into the pending buffer (then call `commit`).
+    /// The pending buffer, made ready for appending (the encoder writes into it directly).
     pub fn buffer(&mut self) -> &mut Vec<u8> {
+        if self.out.is_empty() {
+            if self.out.capacity() == 0 {
+                self.out = take_buffer();
+            }
+            if self.chunked {
+                self.out.extend_from_slice(&[0; CHUNK_PREFIX_MAX]);
+            }
+        }
         &mut self.out
     }
 
@@ -107,29 +138,27 @@ impl StreamIo {
         self.wake();
     }
 
-    /// Writer side: swaps the pending bytes with `spare` (an empty buffer whose capacity is
-    /// reused) when there is something to write; otherwise registers the writer's waker.
-    /// Returns the chunk-size prefix start within the taken buffer (0 when not chunked).
-    pub fn take(&mut self, spare: &mut Vec<u8>, waker: &Waker) -> Option<usize> {
+    /// Writer side: takes the pending bytes, framed (chunk-size line and CRLF when chunked), and
+    /// the offset where the bytes to write start; `None` (with the waker registered) when there
+    /// is nothing to write. Give the buffer back with `give_buffer` once written.
+    pub fn take(&mut self, waker: &Waker) -> Option<(Vec<u8>, usize)> {
         if self.pending() == 0 {
             if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
                 self.waker = Some(waker.clone());
             }
             return None;
         }
-        std::mem::swap(&mut self.out, spare);
+        let mut buf = std::mem::take(&mut self.out);
         let start = if self.chunked {
-            let len = spare.len() - CHUNK_PREFIX_MAX;
+            let len = buf.len() - CHUNK_PREFIX_MAX;
             let mut prefix = [0u8; CHUNK_PREFIX_MAX];
             let start = proto::http1::chunk_prefix(len, &mut prefix);
-            spare[..CHUNK_PREFIX_MAX].copy_from_slice(&prefix);
-            spare.extend_from_slice(b"\r\n");
+            buf[..CHUNK_PREFIX_MAX].copy_from_slice(&prefix);
+            buf.extend_from_slice(b"\r\n");
             start
         } else {
             0
         };
-        // `out` now holds the old spare: make it a fresh pending buffer.
-        self.reset_prefix();
-        Some(start)
+        Some((buf, start))
     }
 }

@@ -73,7 +73,7 @@ fn live_delivery_allocates_nothing_per_event() {
     for _ in 0..STREAMS {
         let (key, io) = h.insert_stream(&req, vkey.clone(), group);
         h.start_stream(key.slot);
-        ios.push((io, Vec::<u8>::with_capacity(64 * 1024)));
+        ios.push(io);
     }
     let key = PartKey {
         cluster: 0,
@@ -86,11 +86,11 @@ fn live_delivery_allocates_nothing_per_event() {
         .map(|r| Arc::new(chunk((r * RECORDS_PER_CHUNK) as i64)))
         .collect();
     // Writer side: take the pending bytes as the connection task would, then recycle the buffer.
-    let drain = |ios: &mut Vec<(SharedIo, Vec<u8>)>| {
-        for (io, spare) in ios.iter_mut() {
-            let start = io.borrow_mut().take(spare, waker);
-            assert!(start.is_some(), "every live stream receives every record");
-            spare.clear();
+    let drain = |ios: &mut Vec<SharedIo>| {
+        for io in ios.iter() {
+            let taken = io.borrow_mut().take(waker);
+            let (buf, _) = taken.expect("every live stream receives every record");
+            crate::fanout::stream_io::give_buffer(buf);
         }
     };
     let mut chunks = chunks.into_iter();

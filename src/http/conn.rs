@@ -9,26 +9,26 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 use proto::http1::{
-    parse_request, write_response_head, BodyFraming, Limits, EMPTY_HEADER, H2_PREFACE, LAST_CHUNK,
+    parse_request, write_response_head, BodyFraming, Limits, RequestError, EMPTY_HEADER, H2_PREFACE,
+    LAST_CHUNK,
 };
 
-use super::admission::Admission;
+use super::admission::{Admission, Ticket};
 use super::files::{answer, FileAnswer};
 use super::head::Head;
 use super::route::{route, Exit, Routed};
 use super::sse::{plan_sse, Reject};
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
-use crate::fanout::stream_io::{EndReason, SharedIo};
+use crate::fanout::message::StreamKey;
+use crate::fanout::stream_io::{give_buffer, take_buffer, EndReason, SharedIo};
 use crate::fanout::view::open_stream;
 use crate::metrics::WorkerMetrics;
 
 const MAX_HEADERS: usize = 64;
-/// Buffers larger than this are not kept between writes.
-const KEEP_BUFFER: usize = 64 * 1024;
 
 /// What to do after answering a request.
 enum Next {
@@ -60,22 +60,19 @@ pub async fn serve(
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
         // Read until a whole head is buffered (or the peer closes / the head is too large).
-        let head = loop {
-            if buf.starts_with(H2_PREFACE)
-                || (buf.len() < H2_PREFACE.len() && !buf.is_empty() && H2_PREFACE.starts_with(&buf))
-            {
-                if buf.len() >= H2_PREFACE.len() {
+        let request = loop {
+            match examine(&buf, &limits, &http, &hub) {
+                Examined::Incomplete => {}
+                Examined::H2Preface => {
                     // HTTP/2 prior knowledge arrives with the HTTP/2 issue; say so and close.
                     crate::debug!("HTTP/2 preface received: not supported yet, closing");
                     return;
                 }
-            } else {
-                let mut headers = [EMPTY_HEADER; MAX_HEADERS];
-                match parse_request(&buf, &mut headers, &limits) {
-                    Ok(Some(_)) => break Ok(()),
-                    Ok(None) => {}
-                    Err(e) => break Err(e),
+                Examined::Invalid(e) => {
+                    let _ = write_status(&mut stream, e.status(), &[], true).await;
+                    return;
                 }
+                Examined::Complete(request) => break request,
             }
             let spare = buf.capacity() - buf.len();
             if spare < 512 {
@@ -90,23 +87,12 @@ pub async fn serve(
                 Ok(_) => {}
             }
         };
-        if let Err(e) = head {
-            let _ = write_status(&mut stream, e.status(), &[], true).await;
-            return;
-        }
-        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
-        let Ok(Some((req, head_len))) = parse_request(&buf, &mut headers, &limits) else {
-            return;
-        };
-        let action = decide(&http, &req, &hub);
-        let close = req.wants_close();
-        let body = match req.body_framing() {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = write_status(&mut stream, e.status(), &[], true).await;
-                return;
-            }
-        };
+        let Request {
+            action,
+            close,
+            body,
+            head_len,
+        } = request;
         let next = match action {
             Action::Status(code, cors) => {
                 let close = close || code >= 400 && code != 404 && code != 405;
@@ -124,12 +110,14 @@ pub async fn serve(
                 }
             }
             Action::Sse(plan, cors) => {
+                drop(buf);
                 let Some(ticket) = admission.admit(peer.ip()) else {
                     let _ = write_status(&mut stream, 503, &cors, true).await;
                     return;
                 };
-                stream_sse(stream, plan, cors, hub).await;
-                drop(ticket);
+                // A task of its own, so this request-phase future (head buffer, parser states)
+                // is freed while the stream lives.
+                monoio::spawn(stream_sse(stream, plan, cors, hub, ticket));
                 return;
             }
         };
@@ -159,6 +147,47 @@ pub async fn serve(
             buf.drain(..consumed);
         }
     }
+}
+
+/// A request head, examined without awaiting (so the parser's header array never lives in
+/// the connection's future).
+enum Examined {
+    Incomplete,
+    H2Preface,
+    Invalid(RequestError),
+    Complete(Request),
+}
+
+struct Request {
+    action: Action,
+    close: bool,
+    body: BodyFraming,
+    head_len: usize,
+}
+
+fn examine(buf: &[u8], limits: &Limits, http: &HttpService, hub: &SharedHub) -> Examined {
+    if buf.starts_with(H2_PREFACE) {
+        return Examined::H2Preface;
+    }
+    if !buf.is_empty() && buf.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(buf) {
+        return Examined::Incomplete;
+    }
+    let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+    let (req, head_len) = match parse_request(buf, &mut headers, limits) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Examined::Incomplete,
+        Err(e) => return Examined::Invalid(e),
+    };
+    let body = match req.body_framing() {
+        Ok(b) => b,
+        Err(e) => return Examined::Invalid(e),
+    };
+    Examined::Complete(Request {
+        action: decide(http, &req, hub),
+        close: req.wants_close(),
+        body,
+        head_len,
+    })
 }
 
 enum Action {
@@ -244,8 +273,10 @@ async fn stream_sse(
     plan: super::sse::SsePlan,
     cors: Vec<(&'static str, Vec<u8>)>,
     hub: SharedHub,
+    ticket: Ticket,
 ) {
     let chunked = plan.open.chunked;
+    let head = response_head(&plan, &cors);
     let (key, io) = match open_stream(&hub, plan.open).await {
         Ok(opened) => opened,
         Err(e) => {
@@ -257,6 +288,27 @@ async fn stream_sse(
             return;
         }
     };
+    let fd = stream.as_raw_fd();
+    let (reader, writer) = stream.into_split();
+    monoio::spawn(watch_close(reader, io.clone()));
+    // The writer is a task of its own too: the opening phase's state is freed.
+    monoio::spawn(async move {
+        write_stream(writer, &io, &hub, key, chunked, head).await;
+        hub.borrow_mut().close_stream(key);
+        flush(&hub);
+        drop(ticket);
+        // Wake the close watcher so both halves drop and the socket closes.
+        // SAFETY: `fd` belongs to this connection's socket, still open while the read half
+        // lives in `watch_close`; shutdown(2) does not close the descriptor, it only ends both
+        // directions.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    });
+}
+
+/// `200` with the SSE content type, chunked or close-delimited, and the CORS headers.
+fn response_head(plan: &super::sse::SsePlan, cors: &[(&'static str, Vec<u8>)]) -> Vec<u8> {
     let content_type: &[u8] = if plan.timestamp_ext {
         b"text/event-stream;ext=timestamp"
     } else {
@@ -264,73 +316,77 @@ async fn stream_sse(
     };
     let mut head = Vec::with_capacity(256);
     let mut headers: Vec<(&str, &[u8])> = vec![("Content-Type", content_type)];
-    if chunked {
+    if plan.open.chunked {
         headers.push(("Transfer-Encoding", b"chunked"));
     } else {
         headers.push(("Connection", b"close"));
     }
     headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
     write_response_head(&mut head, 200, &headers);
+    head
+}
 
+/// The writer loop: the head first, then each batch of pending bytes in one write, then the last
+/// chunk on a graceful end. One await point, so the connection's future stays small.
+async fn write_stream(
+    mut writer: OwnedWriteHalf<TcpStream>,
+    io: &SharedIo,
+    hub: &SharedHub,
+    key: StreamKey,
+    chunked: bool,
+    head: Vec<u8>,
+) {
     let metrics = hub.borrow().metrics.clone();
-    let fd = stream.as_raw_fd();
-    let (reader, mut writer) = stream.into_split();
-    monoio::spawn(watch_close(reader, io.clone()));
-
-    let (res, mut spare) = writer.write_all(head).await;
-    if res.is_ok() {
-        spare.clear();
-        loop {
-            let next = poll_fn(|cx| {
-                let mut s = io.borrow_mut();
-                if matches!(
-                    s.end,
-                    Some(EndReason::Client | EndReason::Budget | EndReason::Upstream)
-                ) {
-                    return Poll::Ready(None);
-                }
-                if let Some(start) = s.take(&mut spare, cx.waker()) {
-                    return Poll::Ready(Some(start));
-                }
-                if s.end.is_some() {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
-            let Some(start) = next else { break };
-            metrics.bytes_sent.add((spare.len() - start) as u64);
-            let (res, back) = writer.write_all(spare.slice(start..)).await;
-            spare = back.into_inner();
-            spare.clear();
-            if spare.capacity() > KEEP_BUFFER {
-                spare = Vec::new();
-            }
-            if res.is_err() {
-                io.borrow_mut().finish(EndReason::Client);
-                break;
-            }
-            hub.borrow_mut().on_drained(key);
-            flush(&hub);
+    let mut next = Some((head, 0));
+    let mut finished = false;
+    while let Some((buf, start)) = next.take() {
+        metrics.bytes_sent.add((buf.len() - start) as u64);
+        let (res, back) = writer.write_all(buf.slice(start..)).await;
+        give_buffer(back.into_inner());
+        if res.is_err() {
+            io.borrow_mut().finish(EndReason::Client);
+            return;
         }
-        if chunked && io.borrow().end == Some(EndReason::Shutdown) {
-            let _ = writer.write_all(LAST_CHUNK.to_vec()).await;
+        if finished {
+            return;
         }
-    }
-    hub.borrow_mut().close_stream(key);
-    flush(&hub);
-    // Wake the close watcher so both halves drop and the socket closes.
-    // SAFETY: `fd` belongs to this connection's socket, still open while `writer` lives here;
-    // shutdown(2) does not close the descriptor, it only ends both directions.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
+        hub.borrow_mut().on_drained(key);
+        flush(hub);
+        let wanted = poll_fn(|cx| {
+            let mut s = io.borrow_mut();
+            if matches!(
+                s.end,
+                Some(EndReason::Client | EndReason::Budget | EndReason::Upstream)
+            ) {
+                return Poll::Ready(None);
+            }
+            if let Some(taken) = s.take(cx.waker()) {
+                return Poll::Ready(Some(taken));
+            }
+            if s.end.is_some() {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        next = match wanted {
+            Some(taken) => Some(taken),
+            None if chunked && io.borrow().end == Some(EndReason::Shutdown) => {
+                finished = true;
+                let mut last = take_buffer();
+                last.extend_from_slice(LAST_CHUNK);
+                Some((last, 0))
+            }
+            None => None,
+        };
     }
 }
 
 /// Reads (and discards) until the client closes; then ends the stream.
 async fn watch_close(mut reader: OwnedReadHalf<TcpStream>, io: SharedIo) {
-    let mut buf = vec![0u8; 64];
+    // Nothing is expected from an HTTP/1.1 SSE client: a small buffer only notices the close.
+    let mut buf = vec![0u8; 16];
     loop {
         let (res, b) = reader.read(buf).await;
         buf = b;

@@ -219,7 +219,9 @@ async fn worker_main(
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            monoio::spawn(serve(stream, peer, l.http.clone(), hub.clone(), admission.clone()));
+                            let conn = serve(stream, peer, l.http.clone(), hub.clone(), admission.clone());
+                            crate::debug!("connection future: {} bytes", std::mem::size_of_val(&conn));
+                            monoio::spawn(conn);
                         }
                         Err(e) => {
                             crate::warn!("accept on {}: {e}", l.addr);
