@@ -4,6 +4,9 @@ use std::fmt::Write;
 
 use super::{Registry, HTTP_VERSIONS, LATENCY_BOUNDS};
 
+/// Reads one counter of a worker.
+type Read<'a> = dyn Fn(&super::WorkerMetrics) -> u64 + 'a;
+
 const ENDED: [&str; 5] = ["client", "budget", "expiry", "error", "shutdown"];
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -14,7 +17,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Renders every metric, summing worker counters.
 pub fn render(reg: &Registry) -> String {
     let mut out = String::with_capacity(4096);
-    let sum = |f: &dyn Fn(&super::WorkerMetrics) -> u64| -> u64 { reg.workers.iter().map(|w| f(w)).sum() };
+    let sum = |f: &Read<'_>| -> u64 { reg.workers.iter().map(|w| f(w)).sum() };
 
     header(&mut out, "sse_kafka_connections_open", "gauge", "Client connections open.");
     for (v, name) in HTTP_VERSIONS.iter().enumerate() {
@@ -38,7 +41,7 @@ pub fn render(reg: &Registry) -> String {
     for (i, reason) in ENDED.iter().enumerate() {
         let _ = writeln!(out, "sse_kafka_streams_ended_total{{reason=\"{reason}\"}} {}", sum(&|w| w.streams_ended[i].get()));
     }
-    let simple: [(&str, &str, &dyn Fn(&super::WorkerMetrics) -> u64); 6] = [
+    let simple: [(&str, &str, &Read<'_>); 6] = [
         ("sse_kafka_events_sent_total", "Events appended to client streams.", &|w| w.events_sent.get()),
         ("sse_kafka_bytes_sent_total", "Bytes written to client streams.", &|w| w.bytes_sent.get()),
         ("sse_kafka_malformed_event_ids_total", "Last-Event-IDs that could not be decoded (replayed from earliest).", &|w| w.malformed_ids.get()),
