@@ -101,3 +101,25 @@ fn client_disconnect_mid_stream_is_harmless() {
     producer.send_value("t", Some(0), "after");
     assert_eq!(sse.expect(1, WAIT)[0].data, "after");
 }
+
+/// decisions.md 3.4: the 200 goes out as soon as the route matches and the topic's metadata is
+/// known, not with the first event: an empty topic still answers at once.
+#[test]
+fn response_head_is_sent_before_any_event() {
+    let broker = Broker::start();
+    broker.create_topic("empty", 3);
+    let server = Server::direct(&broker.bootstrap(), &["--heartbeat", "0"]);
+    let sse = Sse::open(&server.url("/empty"));
+    assert_eq!(
+        sse.status(WAIT),
+        Some(200),
+        "no response head for an empty topic"
+    );
+    let mut c = HttpConn::connect(&server.addr());
+    c.send(b"GET /empty HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        c.read_head(WAIT).map(|h| h.status),
+        Some(200),
+        "no head with Connection: close either"
+    );
+}

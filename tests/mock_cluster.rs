@@ -36,7 +36,8 @@ fn leader_changes_and_broker_loss() {
     }
     let bootstrap = mock.bootstrap_servers();
     let producer = Producer::new(&bootstrap);
-    let server = Server::direct(&bootstrap, &[]);
+    // `--kafka` takes one HOST:PORT; the others are found through metadata.
+    let server = Server::direct(bootstrap.split(',').next().unwrap(), &[]);
     let sse = Sse::open(&server.url("/m"));
     let mut all = produce_spread(&producer, "m", 3, 3, "a");
     let mut events = sse.expect(all.len(), WAIT);

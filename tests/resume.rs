@@ -198,3 +198,23 @@ fn resume_at_the_end_waits_for_new_records() {
     let rest = b.expect(second.len(), WAIT);
     assert_exactly_once(&rest, &second);
 }
+
+/// An id past the end of a partition (a topic deleted and created again, an id from another
+/// cluster) is out of range: issue 2 maps OFFSET_OUT_OF_RANGE to the earliest retained record,
+/// so the client gets the partition from its start rather than waiting for offsets that may
+/// never come.
+#[test]
+fn id_past_the_end_replays_from_earliest() {
+    let s = setup();
+    let all = produce_spread(&s.producer, TOPIC, PARTITIONS, 3, "a");
+    let id = encode_id(&[(0, 1000), (1, 1), (2, 1000)]);
+    let sse = Sse::resume(&s.server.url(&format!("/{TOPIC}")), &id);
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|(_, d)| d.partition != 1 || d.offset >= 1)
+        .cloned()
+        .collect();
+    let events = sse.expect(expected.len(), WAIT);
+    sse.expect_no_more(Duration::from_millis(300));
+    assert_exactly_once(&events, &expected);
+}

@@ -51,9 +51,10 @@ fn shutdown_while_broker_is_gone() {
     let s = Sse::open(&server.url("/t"));
     assert_eq!(s.status(WAIT), Some(200));
     drop(broker);
-    let (status, _) = server.stop_with(libc::SIGTERM, Duration::from_secs(5));
+    let (status, took) = server.stop_with(libc::SIGTERM, Duration::from_secs(5));
     assert!(
         status.is_some(),
         "did not exit within 5 s with the broker gone"
     );
+    eprintln!("exited in {took:?}");
 }

@@ -1136,6 +1136,9 @@ pub struct Zilla {
     pub topics: Vec<(String, String)>,
     /// The http route's `:path` pattern to the sse binding (default `/*`).
     pub http_path: String,
+    /// `access-control.policy` of the http binding (default `cross-origin`, as in Zilla's
+    /// fan-out example); None leaves the option out (Zilla's default: same-origin).
+    pub access_control: Option<String>,
 }
 
 impl Zilla {
@@ -1148,6 +1151,7 @@ impl Zilla {
             bootstrap: Vec::new(),
             topics: Vec::new(),
             http_path: "/*".to_string(),
+            access_control: Some("cross-origin".to_string()),
         }
     }
     pub fn route(mut self, r: Route) -> Zilla {
@@ -1160,6 +1164,11 @@ impl Zilla {
     }
     pub fn bootstrap_topic(mut self, t: &str) -> Zilla {
         self.bootstrap.push(t.to_string());
+        self
+    }
+    /// Leaves `access-control` out: the same-origin default applies.
+    pub fn same_origin(mut self) -> Zilla {
+        self.access_control = None;
         self
     }
     pub fn http_path(mut self, pattern: &str) -> Zilla {
@@ -1176,6 +1185,10 @@ impl Zilla {
         let mut y = String::new();
         let p = self.port;
         let path = q(&self.http_path);
+        let cors = match &self.access_control {
+            Some(policy) => format!("      access-control:\n        policy: {policy}\n"),
+            None => String::new(),
+        };
         y += &format!(
             "name: test
 bindings:
@@ -1196,9 +1209,7 @@ bindings:
     options:
       versions:
         - http/1.1
-      access-control:
-        policy: cross-origin
-    routes:
+{cors}    routes:
       - when:
           - headers:
               :scheme: http
@@ -1866,6 +1877,8 @@ pub struct RawResponse {
     pub head: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether the whole body arrived (false: the deadline passed first; `body` is partial).
+    pub complete: bool,
 }
 
 impl RawResponse {
@@ -1952,6 +1965,7 @@ impl HttpConn {
                     head,
                     headers,
                     body: Vec::new(),
+                    complete: false,
                 });
             }
             if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
@@ -1961,7 +1975,8 @@ impl HttpConn {
     }
 
     /// Reads one whole response: head, then a Content-Length body, a chunked body (decoded) or,
-    /// with neither, everything until the server closes.
+    /// with neither, everything until the server closes. None if no head arrived; a response
+    /// whose body did not end by the deadline comes back with `complete: false`.
     pub fn read_response(&mut self, timeout: Duration) -> Option<RawResponse> {
         let deadline = Instant::now() + timeout;
         let mut r = self.read_head(timeout)?;
@@ -1971,10 +1986,12 @@ impl HttpConn {
         {
             while self.buf.len() < len {
                 if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
-                    return None;
+                    r.body = std::mem::take(&mut self.buf);
+                    return Some(r);
                 }
             }
             r.body = self.buf.drain(..len).collect();
+            r.complete = true;
         } else if r
             .header("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
@@ -1984,11 +2001,13 @@ impl HttpConn {
                     Some((body, used, true)) => {
                         r.body = body;
                         self.buf.drain(..used);
+                        r.complete = true;
                         break;
                     }
-                    _ => {
+                    partial => {
                         if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
-                            return None;
+                            r.body = partial.map(|(b, _, _)| b).unwrap_or_default();
+                            return Some(r);
                         }
                     }
                 }
@@ -1996,6 +2015,9 @@ impl HttpConn {
         } else if !(100..200).contains(&r.status) && r.status != 204 && r.status != 304 {
             while self.fill(deadline) {}
             r.body = std::mem::take(&mut self.buf);
+            r.complete = self.closed;
+        } else {
+            r.complete = true;
         }
         Some(r)
     }
@@ -2126,6 +2148,11 @@ impl Relay {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Where the relay forwards to (tansu's own address).
+    pub fn upstream(&self) -> SocketAddr {
+        self.upstream
+    }
+
     /// Cuts all non-exempt connections and refuses new ones.
     pub fn cut(&self) {
         self.shared.cut.store(true, Ordering::SeqCst);
@@ -2180,7 +2207,6 @@ impl Drop for Relay {
             &SocketAddr::from(([127, 0, 0, 1], self.port)),
             Duration::from_millis(200),
         );
-        let _ = self.upstream;
     }
 }
 
