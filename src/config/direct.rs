@@ -29,12 +29,14 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
             filters: Vec::new(),
             event_id: IdTemplate::from_config(DEFAULT_EVENT_ID).expect("default event id"),
             cluster: cluster.clone(),
+            guarded: Vec::new(),
         }],
     });
     let sse = Arc::new(SseService {
         binding: "north_sse_server".to_owned(),
         routes: vec![SseRoute {
             when: Vec::new(),
+            guarded: Vec::new(),
             exit: sse_kafka,
         }],
     });
@@ -43,8 +45,10 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
         http1: true,
         h2: true,
         access_control: AccessControl::SameOrigin,
+        authorization: None,
         routes: vec![HttpRoute {
             when: Vec::new(),
+            guarded: Vec::new(),
             exit: HttpExit::Sse(sse),
         }],
     });
@@ -59,6 +63,7 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
         telemetry_stdout: false,
         prometheus: Vec::new(),
         warnings: Vec::new(),
+        guards: Vec::new(),
     }
 }
 

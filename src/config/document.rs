@@ -5,6 +5,7 @@ use std::path::Path;
 use yaml_rust2::Yaml;
 
 use super::loader::Loader;
+use super::guard;
 use super::plan::{ConfigError, Plan, PrometheusEndpoint};
 use super::yaml::{Cx, Key, Map, Node};
 
@@ -31,7 +32,8 @@ pub(super) fn read(
         "unknown key",
     );
     let name = top.get("name").and_then(|n| n.string(&mut cx));
-    let guards = refuse_entries(&mut cx, &top, "guards");
+    let guards = guard::read_guards(&mut cx, &top, base_dir);
+    let plan_guards = guards.built.clone();
     refuse_entries(&mut cx, &top, "vaults");
     let telemetry = top
         .get("telemetry")
@@ -46,10 +48,11 @@ pub(super) fn read(
     };
     let mut loader = Loader::new(cx, base_dir.to_owned(), name.clone(), guards, &bindings);
     let resolved = loader.resolve(&bindings.path);
-    let cx = loader.cx;
+    let mut cx = loader.cx;
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
+    guard::check_guard_use(&mut cx, &resolved.listeners, &plan_guards);
     Ok(Plan {
         name,
         listeners: resolved.listeners,
@@ -57,20 +60,18 @@ pub(super) fn read(
         telemetry_stdout: telemetry.stdout,
         prometheus: telemetry.prometheus,
         warnings: cx.warnings,
+        guards: plan_guards,
     })
 }
 
-/// `guards:` / `vaults:`: every entry is `not supported yet`. Returns the entry names.
-fn refuse_entries(cx: &mut Cx, top: &Map, key: &str) -> Vec<String> {
+/// `vaults:`: every entry is `not supported yet`.
+fn refuse_entries(cx: &mut Cx, top: &Map, key: &str) {
     let Some(map) = top.get(key).and_then(|n| n.map(cx)) else {
-        return Vec::new();
+        return;
     };
-    let mut names = Vec::new();
-    for (name, node) in map.entries(cx) {
+    for (_, node) in map.entries(cx) {
         cx.error(&node.path, "not supported yet");
-        names.push(name);
     }
-    names
 }
 
 #[derive(Default)]

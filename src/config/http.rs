@@ -19,14 +19,18 @@ impl<'y, 'e> Loader<'y, 'e> {
             &[
                 ("versions", Key::Known),
                 ("access-control", Key::Known),
-                ("authorization", Key::NotSupportedYet),
+                ("authorization", Key::Known),
                 ("overrides", Key::NotSupported),
                 ("requests", Key::NotSupported),
             ],
         );
         let (mut http1, mut h2) = (true, true);
         let mut access_control = AccessControl::SameOrigin;
+        let mut authorization = None;
         if let Some(options) = &options {
+            if let Some(node) = options.get("authorization") {
+                authorization = self.authorization(&node);
+            }
             if let Some(node) = options.get("versions") {
                 if let Some((v1, v2)) = read_versions(&mut self.cx, &node) {
                     (http1, h2) = (v1, v2);
@@ -42,7 +46,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         let specs = self.routes(
             idx,
             &[
-                ("guarded", Key::NotSupportedYet),
+                ("guarded", Key::Known),
                 ("with", Key::NotSupported),
             ],
             true,
@@ -54,6 +58,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .iter()
                 .filter_map(|condition| read_condition(&mut self.cx, condition))
                 .collect();
+            let guarded = self.guarded(spec.guarded.as_ref());
             let exit = spec.exit.as_ref().and_then(|exit| {
                 let target = self.exit(idx, exit, &[Kind::SseServer, Kind::HttpFilesystemProxy])?;
                 match self.bindings[target].kind {
@@ -62,7 +67,11 @@ impl<'y, 'e> Loader<'y, 'e> {
                 }
             });
             if let Some(exit) = exit {
-                routes.push(HttpRoute { when, exit });
+                routes.push(HttpRoute {
+                    when,
+                    guarded,
+                    exit,
+                });
             }
         }
         Some(Arc::new(HttpService {
@@ -70,6 +79,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             http1,
             h2,
             access_control,
+            authorization,
             routes,
         }))
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use super::files::FilesystemRoot;
 use super::kafka::KafkaNode;
-use super::plan::{FileService, HttpService, KafkaCluster, Listener, SseKafkaService, SseService};
+use super::plan::{
+    FileService, Guard, HttpService, KafkaCluster, Listener, SseKafkaService, SseService,
+};
 use super::tcp::TcpClient;
 use super::yaml::{Cx, Key, Map, Node};
 
@@ -96,6 +98,8 @@ pub(super) struct RouteSpec<'y> {
     pub when: Vec<Node<'y>>,
     pub exit: Option<Node<'y>>,
     pub with: Option<Node<'y>>,
+    /// `guarded: { GUARD: [roles] }`, when the route has it.
+    pub guarded: Option<Node<'y>>,
     /// The binding-level `exit`.
     pub is_binding_exit: bool,
 }
@@ -123,8 +127,10 @@ pub(super) struct Loader<'y, 'e> {
     namespace: Option<String>,
     pub bindings: Vec<Binding<'y>>,
     index: HashMap<String, usize>,
-    /// Names declared under `guards:` (refused for now, but templates may name them).
-    pub guards: Vec<String>,
+    /// Every name declared under `guards:`, refused ones included.
+    pub guard_names: Vec<String>,
+    /// The guards read without error.
+    pub guards: Vec<Arc<Guard>>,
     /// Bindings being read, outermost first: an exit back into this list is a cycle.
     building: Vec<usize>,
     /// Bindings read so far.
@@ -144,7 +150,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         mut cx: Cx<'e>,
         base_dir: PathBuf,
         namespace: Option<String>,
-        guards: Vec<String>,
+        guards: super::guard::Guards,
         bindings: &Map<'y>,
     ) -> Loader<'y, 'e> {
         let mut table = Vec::new();
@@ -171,7 +177,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             namespace,
             bindings: table,
             index,
-            guards,
+            guard_names: guards.declared,
+            guards: guards.built,
             building: Vec::new(),
             visited: HashSet::new(),
             memo: Memo::default(),
@@ -371,6 +378,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                     when,
                     exit,
                     with: route_map.get("with"),
+                    guarded: route_map.get("guarded"),
                     is_binding_exit: false,
                 });
             }
@@ -381,6 +389,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 when: Vec::new(),
                 exit: Some(exit),
                 with: None,
+                guarded: None,
                 is_binding_exit: true,
             });
         } else if exit_required && map.get("routes").is_none() {

@@ -6,7 +6,7 @@
 //!
 //! Files: `document` (top level: name, guards, vaults, telemetry), `loader` (binding table,
 //! exits, cycles, routes, reachability), one file per binding family (`tcp`, `http`, `sse`,
-//! `kafka`, `files`), `with` (route path patterns and `with` templates), `yaml` (walking the tree
+//! `kafka`, `files`), `guard` (`jwt` guards, http authorization, route `guarded`), `with` (route path patterns and `with` templates), `yaml` (walking the tree
 //! with paths), `env` (`${{env.NAME}}`), `pattern` (globs, path patterns, templates), `direct`
 //! (the no-file mode).
 
@@ -17,6 +17,7 @@ mod direct;
 mod document;
 mod env;
 mod files;
+mod guard;
 mod http;
 mod kafka;
 mod loader;

@@ -460,6 +460,14 @@ impl Template {
         })
     }
 
+    /// The `(GUARD, NAME)` pairs of `${guarded['GUARD'].attributes.NAME}` used.
+    pub fn guard_attributes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Attribute { guard, name } => Some((&**guard, &**name)),
+            _ => None,
+        })
+    }
+
     /// Appends the value to `out`. Single pass: substituted values are never re-scanned, so a
     /// path segment that reads `${params.x}` stays literal. Missing values are empty (as Zilla).
     pub fn resolve(&self, params: &Params<'_>, guarded: &dyn Guarded, out: &mut String) {

@@ -21,6 +21,9 @@ pub struct Plan {
     pub prometheus: Vec<PrometheusEndpoint>,
     /// Non-fatal remarks (cosmetic options accepted but ignored), each with its YAML path.
     pub warnings: Vec<ConfigError>,
+    /// `guards:`, in file order (every declared guard, used or not). Routes and http
+    /// authorization hold the same `Arc`s.
+    pub guards: Vec<Arc<Guard>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,10 @@ pub struct HttpService {
     pub http1: bool,
     pub h2: bool,
     pub access_control: AccessControl,
+    /// `options.authorization`: the guard that authorizes requests of this binding and where
+    /// their credentials are taken from. `None`: requests carry no session, so every
+    /// `guarded` route behind this binding refuses them and `${guarded[...]}` is empty.
+    pub authorization: Option<Authorization>,
     /// In order; the first whose condition matches wins.
     pub routes: Vec<HttpRoute>,
 }
@@ -71,6 +78,10 @@ pub enum AccessControl {
 pub struct HttpRoute {
     /// ORed; an empty list matches every request.
     pub when: Vec<HttpCondition>,
+    /// `guarded: { GUARD: [roles] }`; see [`SseKafkaRoute::guarded`]. A request this route
+    /// matches without credentials is answered 401, with credentials refused 403
+    /// (reference 2.8).
+    pub guarded: Vec<(Arc<Guard>, Vec<String>)>,
     pub exit: HttpExit,
 }
 
@@ -100,6 +111,9 @@ pub struct SseService {
 pub struct SseRoute {
     /// `when[].path` globs (`*` wildcard, no params); ORed; empty = all.
     pub when: Vec<Glob>,
+    /// `guarded: { GUARD: [roles] }`; see [`SseKafkaRoute::guarded`]. Refused here → 404
+    /// (reference 2.8).
+    pub guarded: Vec<(Arc<Guard>, Vec<String>)>,
     pub exit: Arc<SseKafkaService>,
 }
 
@@ -120,6 +134,17 @@ pub struct SseKafkaRoute {
     pub filters: Vec<FilterTemplate>,
     pub event_id: IdTemplate,
     pub cluster: Arc<KafkaCluster>,
+    /// `guarded: { GUARD: [roles] }`, in file order; empty = unguarded. A route is taken only
+    /// when, for every entry, the request's session of that guard (from the http binding's
+    /// `authorization`) holds every listed role (an empty list: any valid token). Routes are
+    /// tried in order; a route refused by its guard is skipped like one whose `when` does not
+    /// match (Zilla: "first route whose guard check passes and whose `when` matches"); none
+    /// left → 404.
+    ///
+    /// Roles are kept as written: Zilla substitutes `${method}` with `GET` and `${path}` with
+    /// the request path in each role before checking (`SseKafkaRouteConfig.authorized`), so
+    /// a role such as `read:${path}` must be resolved per request.
+    pub guarded: Vec<(Arc<Guard>, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +213,136 @@ pub struct FileRoute {
 }
 
 pub use super::pattern::{Glob, PathPattern, Template};
+
+/// One entry of `guards:`.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The name under `guards:` (as routes and templates name it).
+    pub name: String,
+    pub kind: GuardKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum GuardKind {
+    /// `type: jwt`.
+    Jwt(JwtGuard),
+}
+
+impl Guard {
+    /// The JWT options (the only guard type).
+    pub fn jwt(&self) -> &JwtGuard {
+        match &self.kind {
+            GuardKind::Jwt(jwt) => jwt,
+        }
+    }
+}
+
+/// `type: jwt` guard options (reference 1.6, 5.5).
+#[derive(Debug, Clone)]
+pub struct JwtGuard {
+    /// `issuer`: when set, `iss` must equal it.
+    pub issuer: Option<String>,
+    /// `audience`: when set, `aud` must equal it or contain it.
+    pub audience: Option<String>,
+    /// `keys`, or `<issuer>/.well-known/jwks.json` when `keys` is absent.
+    pub keys: JwtKeys,
+    /// `challenge`: seconds before `exp` at which a stream gets `event:challenge`.
+    pub challenge: Option<u64>,
+    /// `roles`: dotted claim path of the roles (a JSON array or a space-separated string);
+    /// default `scope`. A leading `$.` is removed.
+    pub roles_claim: String,
+    /// `identity`: the claim giving the identity; default `sub`. A leading `$.` is removed.
+    pub identity_claim: String,
+    /// `attributes`: (attribute name, dotted claim path), in file order. A leading `$.` is
+    /// removed from paths (Zilla's own sample writes `$.plan`, which its dotted-path lookup
+    /// never finds).
+    pub attributes: Vec<(String, String)>,
+}
+
+impl JwtGuard {
+    /// The claim path of attribute `name`.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, path)| path.as_str())
+    }
+}
+
+/// Where a JWT guard's verification keys come from.
+#[derive(Debug, Clone)]
+pub enum JwtKeys {
+    /// `keys: [ {kty, kid, ...}, ... ]`, built at load.
+    Inline(Arc<proto::jwt::KeySet>),
+    /// `keys: https://...` (or `http://`), or implied by `issuer`: a JWKS document fetched and
+    /// refreshed by the server.
+    Url(String),
+    /// `keys: file:PATH` (our extension): a JWKS document file, resolved against the
+    /// configuration file's directory. Read and validated at load.
+    File(PathBuf),
+}
+
+/// http `options.authorization: { GUARD: { credentials: {...} } }`.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub guard: Arc<Guard>,
+    /// Where a request's token is looked for, first found wins, in Zilla's precedence:
+    /// every cookie source, then every header source, then every query source (reference
+    /// 5.4), each group in file order. Never empty.
+    pub credentials: Vec<CredentialSource>,
+}
+
+/// One `credentials` entry: a pattern `PREFIX{credentials}SUFFIX` split around its
+/// placeholder (`Bearer {credentials}` → prefix `Bearer `, suffix empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `cookies: { name: pattern }`: the value of cookie `name`.
+    Cookie {
+        name: String,
+        prefix: String,
+        suffix: String,
+    },
+    /// `headers: { name: pattern }`: the whole value of header `name` (lower-cased).
+    Header {
+        name: String,
+        prefix: String,
+        suffix: String,
+    },
+    /// `query: { name: pattern }`: the raw (not percent-decoded) value of query parameter
+    /// `name` in `:path`.
+    Query {
+        name: String,
+        prefix: String,
+        suffix: String,
+    },
+}
+
+impl CredentialSource {
+    /// The cookie, header or query parameter name.
+    pub fn name(&self) -> &str {
+        match self {
+            CredentialSource::Cookie { name, .. }
+            | CredentialSource::Header { name, .. }
+            | CredentialSource::Query { name, .. } => name,
+        }
+    }
+
+    /// The token in `value` (a cookie value, a whole header value, a query parameter value):
+    /// what lies between prefix and suffix, when non-empty and free of whitespace (Zilla's
+    /// `[^\s]+`; `[^&]+` for query parameters, whose value never holds `&`).
+    pub fn token<'v>(&self, value: &'v str) -> Option<&'v str> {
+        let (CredentialSource::Cookie { prefix, suffix, .. }
+        | CredentialSource::Header { prefix, suffix, .. }
+        | CredentialSource::Query { prefix, suffix, .. }) = self;
+        let token = value.strip_prefix(prefix.as_str())?;
+        let token = token.strip_suffix(suffix.as_str())?;
+        let bad = |c: char| match self {
+            CredentialSource::Query { .. } => c == '&',
+            _ => c.is_whitespace(),
+        };
+        (!token.is_empty() && !token.contains(bad)).then_some(token)
+    }
+}
 
 /// A configuration problem, naming the YAML path, e.g.
 /// `bindings.north_http_server.options.overrides: not supported`.

@@ -31,7 +31,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         let specs = self.routes(
             idx,
             &[
-                ("guarded", Key::NotSupportedYet),
+                ("guarded", Key::Known),
                 ("with", Key::NotSupported),
             ],
             true,
@@ -51,13 +51,18 @@ impl<'y, 'e> Loader<'y, 'e> {
                     when.push(Glob::new(&path));
                 }
             }
+            let guarded = self.guarded(spec.guarded.as_ref());
             let exit = spec
                 .exit
                 .as_ref()
                 .and_then(|exit| self.exit(idx, exit, &[Kind::SseKafkaProxy]))
                 .and_then(|target| self.sse_kafka_proxy(target));
             if let Some(exit) = exit {
-                routes.push(SseRoute { when, exit });
+                routes.push(SseRoute {
+                    when,
+                    guarded,
+                    exit,
+                });
             }
         }
         Some(Arc::new(SseService {
@@ -74,7 +79,7 @@ impl<'y, 'e> Loader<'y, 'e> {
     fn build_sse_kafka_proxy(&mut self, idx: usize) -> Option<Arc<SseKafkaService>> {
         let specs = self.routes(
             idx,
-            &[("with", Key::Known), ("guarded", Key::NotSupportedYet)],
+            &[("with", Key::Known), ("guarded", Key::Known)],
             true,
         );
         let mut routes = Vec::with_capacity(specs.len());
@@ -102,6 +107,7 @@ impl<'y, 'e> Loader<'y, 'e> {
 
     fn sse_kafka_route(&mut self, idx: usize, spec: &RouteSpec<'y>) -> Option<SseKafkaRoute> {
         let when = self.when_paths(&spec.when, &[]);
+        let guarded = self.guarded(spec.guarded.as_ref());
         let when_complete = when.len() == spec.when.len();
         let cluster = spec
             .exit
@@ -164,6 +170,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             filters,
             event_id,
             cluster,
+            guarded,
         })
     }
 

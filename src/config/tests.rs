@@ -612,8 +612,8 @@ fn http_options_and_routes() {
             "bindings.north_http_server.options.versions[1]: unknown version \"h3\": expected http/1.1 or h2",
             "bindings.north_http_server.options.access-control.max-age: only allowed with policy cross-origin",
             "bindings.north_http_server.routes[0].with: not supported",
-            "bindings.north_http_server.routes[0].guarded: not supported yet",
             "bindings.north_http_server.routes[0].when[0].path: unknown key",
+            "bindings.north_http_server.routes[0].guarded.jwt: unknown guard \"jwt\"",
         ]
     );
 
@@ -773,7 +773,7 @@ fn sse_kafka_route_errors() {
     assert_eq!(
         errors(&route("guarded: { jwt: [ read ] }")),
         [
-            format!("{at}.guarded: not supported yet"),
+            format!("{at}.guarded.jwt: unknown guard \"jwt\""),
             format!("{at}.with.topic: required"),
         ]
     );

@@ -1,6 +1,6 @@
 //! Route `when[].path` patterns and `with` templates, shared by `sse-kafka` and
 //! `http-filesystem`: a `${params.NAME}` must be captured by every `when` path of its route, and
-//! a `${guarded['GUARD']...}` must name a declared guard.
+//! a `${guarded['GUARD']...}` must name a declared guard (and a declared attribute of it).
 
 use super::loader::Loader;
 use super::pattern::{PathPattern, Template};
@@ -69,13 +69,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 ok = false;
             }
         }
-        for guard in template.guard_names() {
-            if !self.guards.iter().any(|g| g == guard) {
-                self.cx
-                    .error(&node.path, format!("unknown guard {guard:?}"));
-                ok = false;
-            }
-        }
+        ok &= self.check_template_guards(&node.path, &template);
         ok.then_some(template)
     }
 }

@@ -608,6 +608,21 @@ async fn backfill(
         };
         match attempt.await {
             Ok(mut out) => match out.pop() {
+                // Past the log end: some brokers (tansu 0.6) answer an empty fetch with the high
+                // watermark instead of OFFSET_OUT_OF_RANGE.
+                Some(Outcome::Records(chunk))
+                    if chunk.records().is_empty()
+                        && chunk.high_watermark >= 0
+                        && chunk.high_watermark < from =>
+                {
+                    match client
+                        .list_offset(leader, &key.topic, key.partition, EARLIEST)
+                        .await
+                    {
+                        Ok(earliest) => break Chunk::reset(key.partition, from, earliest),
+                        Err(e) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
+                    }
+                }
                 Some(Outcome::Records(chunk)) => break chunk,
                 Some(Outcome::OutOfRange) => {
                     match client
@@ -617,7 +632,9 @@ async fn backfill(
                         Ok(earliest) if earliest > from => {
                             break Chunk::jump(key.partition, from, earliest, earliest)
                         }
-                        _ => {}
+                        // Not below the earliest, so `from` is past the log end.
+                        Ok(earliest) => break Chunk::reset(key.partition, from, earliest),
+                        Err(e) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
                     }
                 }
                 Some(Outcome::Error(e)) => {

@@ -537,6 +537,25 @@ impl Hub {
             for i in 0..view.parts.len() {
                 let part = &view.parts[i];
                 let pos = s.positions[i].1;
+                if pos > part.live() && !s.backfilling[i] {
+                    // Past what the broker held: ask it (a one-shot fetch at `pos`); a position
+                    // beyond its log end comes back as a reset to the earliest offset.
+                    s.backfilling[i] = true;
+                    let key = view.key(i);
+                    let owner = key.owner(workers);
+                    outbox.push_back((
+                        owner,
+                        Message::Backfill {
+                            key,
+                            from: pos,
+                            worker,
+                            stream: StreamKey {
+                                slot,
+                                generation: s.generation,
+                            },
+                        },
+                    ));
+                }
                 if pos >= part.head {
                     continue;
                 }
@@ -635,6 +654,23 @@ impl Hub {
         };
         s.backfilling[i] = false;
         let pos = s.positions[i].1;
+        // What the broker said of the log end: a position up to it is valid, only not fetched yet.
+        let part = &mut view.parts[i];
+        part.latest = part.latest.max(chunk.stable_offset).max(chunk.high_watermark);
+        if chunk.is_reset() {
+            if chunk.first_offset == pos {
+                crate::info!(
+                    "topic {} partition {}: resume offset {pos} is past the end; replaying from {}",
+                    key.topic,
+                    key.partition,
+                    chunk.next_offset
+                );
+                s.positions[i].1 = chunk.next_offset;
+            }
+            self.pump(stream.slot);
+            self.wake_touched();
+            return;
+        }
         let group = &view.groups[s.group];
         let target = s.io.borrow().budget() / 2;
         let full = deliver_chunk(
@@ -648,7 +684,7 @@ impl Hub {
             now,
             &metrics.events_sent,
         );
-        if !full && s.positions[i].1 == pos && chunk.records().is_empty() {
+        if !full && s.positions[i].1 == pos && chunk.records().is_empty() && pos < view.parts[i].low() {
             // The broker has nothing between here and the cache: continue from the cache.
             let low = view.parts[i].low();
             crate::warn!(

@@ -182,6 +182,10 @@ fn examine(buf: &[u8], limits: &Limits, http: &HttpService, hub: &SharedHub) -> 
         Ok(b) => b,
         Err(e) => return Examined::Invalid(e),
     };
+    if req.minor_version == 1 && req.header("host").is_none() {
+        // RFC 9112 section 3.2: an HTTP/1.1 request without Host is answered 400.
+        return Examined::Invalid(RequestError::BadRequest);
+    }
     Examined::Complete(Request {
         action: decide(http, &req, hub),
         close: req.wants_close(),

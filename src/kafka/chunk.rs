@@ -27,6 +27,9 @@ pub struct Chunk {
     pub next_offset: i64,
     /// Last stable offset reported with this fetch (the live edge for READ_COMMITTED).
     pub stable_offset: i64,
+    /// High watermark reported with this fetch (-1 when unknown): the log end, which is what
+    /// tells a position past the end from one waiting for records.
+    pub high_watermark: i64,
     records: Vec<RecordRef>,
     buffers: Vec<Bytes>,
     /// Bytes held (for cache accounting).
@@ -56,10 +59,22 @@ impl Chunk {
             first_offset: from,
             next_offset: to,
             stable_offset,
+            high_watermark: -1,
             records: Vec::new(),
             buffers: Vec::new(),
             size: 0,
         }
+    }
+
+    /// The position `from` is past the end of the partition (the broker answered
+    /// OFFSET_OUT_OF_RANGE above its log end, e.g. a recreated topic): restart at `to`, the
+    /// earliest retained offset. The only chunk whose `next_offset` is below its `first_offset`.
+    pub fn reset(partition: i32, from: i64, to: i64) -> Self {
+        Self::jump(partition, from, to, to)
+    }
+
+    pub fn is_reset(&self) -> bool {
+        self.next_offset < self.first_offset
     }
 
     /// Decodes one partition's `records` from a Fetch response that asked for `fetch_offset`.

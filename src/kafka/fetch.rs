@@ -98,7 +98,10 @@ pub async fn fetch(
                     d.high_watermark
                 };
                 match Chunk::decode(p.partition, p.offset, stable, records, &aborted) {
-                    Ok(chunk) => Outcome::Records(chunk),
+                    Ok(mut chunk) => {
+                        chunk.high_watermark = d.high_watermark;
+                        Outcome::Records(chunk)
+                    }
                     Err(e) => Outcome::Error(KafkaError::Io(e.to_string())),
                 }
             }

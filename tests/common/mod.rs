@@ -1525,7 +1525,10 @@ impl Sse {
             "-sS",
             "-N",
             "--no-buffer",
-            "-i",
+            // `-D -` writes the head to stdout as it arrives; `-i` holds it until the first
+            // body byte (curl 7.88), which would hide a head sent before any event.
+            "-D",
+            "-",
             "--http1.1",
             "-H",
             "Accept: text/event-stream",
