@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event_id;
+pub mod h2;
 pub mod http1;
 pub mod jwt;
 pub mod kafka;

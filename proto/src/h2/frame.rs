@@ -76,7 +76,10 @@ impl FrameHeader {
 
     /// The header's wire form; `length` must fit 24 bits.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
-        debug_assert!(self.length <= MAX_FRAME_SIZE_LIMIT, "frame length over 24 bits");
+        debug_assert!(
+            self.length <= MAX_FRAME_SIZE_LIMIT,
+            "frame length over 24 bits"
+        );
         let len = self.length.to_be_bytes();
         let id = (self.stream_id & STREAM_ID_MASK).to_be_bytes();
         [
@@ -163,7 +166,10 @@ fn unpad<'a>(
 }
 
 fn write_head(out: &mut Vec<u8>, kind: u8, flags: u8, stream_id: u32, length: usize) {
-    debug_assert!(length <= MAX_FRAME_SIZE_LIMIT as usize, "frame payload too long");
+    debug_assert!(
+        length <= MAX_FRAME_SIZE_LIMIT as usize,
+        "frame payload too long"
+    );
     let head = FrameHeader {
         length: length as u32,
         kind,
@@ -420,7 +426,7 @@ impl<'a> Settings<'a> {
                 "SETTINGS ACK with a payload",
             ));
         }
-        if payload.len() % 6 != 0 {
+        if !payload.len().is_multiple_of(6) {
             return Err(conn_error(
                 ErrorCode::FRAME_SIZE_ERROR,
                 "SETTINGS length is not a multiple of 6",
@@ -722,10 +728,8 @@ mod tests {
         assert!(Headers::decode(&h, b"\0\0\0\0").is_err_and(conn(ErrorCode::FRAME_SIZE_ERROR)));
         // Padding longer than what follows the priority fields.
         let h = head(kind::HEADERS, flag::PRIORITY | flag::PADDED, 1, 7);
-        assert!(
-            Headers::decode(&h, b"\x02\0\0\0\x03\x10\x82")
-                .is_err_and(conn(ErrorCode::PROTOCOL_ERROR))
-        );
+        assert!(Headers::decode(&h, b"\x02\0\0\0\x03\x10\x82")
+            .is_err_and(conn(ErrorCode::PROTOCOL_ERROR)));
         assert!(Headers::decode(&h, b"\x01\0\0\0\x03\x10\x82")
             .is_ok_and(|f| f.fragment.is_empty() && f.priority.unwrap().dependency == 3));
     }
@@ -770,7 +774,10 @@ mod tests {
     #[test]
     fn settings() {
         let mut out = Vec::new();
-        Settings::encode_params(&[(setting::MAX_CONCURRENT_STREAMS, 100), (0xff, 7)], &mut out);
+        Settings::encode_params(
+            &[(setting::MAX_CONCURRENT_STREAMS, 100), (0xff, 7)],
+            &mut out,
+        );
         let (h, payload) = split(&out);
         let s = Settings::decode(&h, payload).unwrap();
         assert!(!s.ack);
@@ -801,7 +808,9 @@ mod tests {
         frame.encode(&mut out);
         let (h, payload) = split(&out);
         assert_eq!(PushPromise::decode(&h, payload), Ok(frame));
-        assert!(PushPromise::decode(&h, &payload[..3]).is_err_and(conn(ErrorCode::FRAME_SIZE_ERROR)));
+        assert!(
+            PushPromise::decode(&h, &payload[..3]).is_err_and(conn(ErrorCode::FRAME_SIZE_ERROR))
+        );
     }
 
     #[test]
@@ -846,11 +855,11 @@ mod tests {
             frame.encode(&mut out);
             let (h, payload) = split(&out);
             assert_eq!(WindowUpdate::decode(&h, payload), Ok(frame));
-            assert!(
-                WindowUpdate::decode(&h, &payload[..3]).is_err_and(conn(ErrorCode::FRAME_SIZE_ERROR))
-            );
+            assert!(WindowUpdate::decode(&h, &payload[..3])
+                .is_err_and(conn(ErrorCode::FRAME_SIZE_ERROR)));
         }
-        let zero = |id| WindowUpdate::decode(&head(kind::WINDOW_UPDATE, 0, id, 4), &[0x80, 0, 0, 0]);
+        let zero =
+            |id| WindowUpdate::decode(&head(kind::WINDOW_UPDATE, 0, id, 4), &[0x80, 0, 0, 0]);
         assert!(zero(0).is_err_and(conn(ErrorCode::PROTOCOL_ERROR)));
         assert!(zero(1).is_err_and(stream(ErrorCode::PROTOCOL_ERROR)));
     }

@@ -10,6 +10,34 @@
 //! Every bound is explicit ([`Settings`], [`Limits`]): frame sizes, the header block buffer,
 //! the decoded header list, the HPACK dynamic table, concurrent streams, queued control output,
 //! and the rates of resets, PINGs and SETTINGS.
+//!
+//! ```
+//! use proto::h2::{Event, H2Conn, Settings};
+//!
+//! let mut conn = H2Conn::new(Settings::default());
+//! let mut input: Vec<u8> = Vec::new(); // read from the socket, at most recv_buffer_len()
+//! let mut out: Vec<u8> = Vec::new(); // to write to the socket, in order
+//! # input.extend_from_slice(proto::h2::PREFACE);
+//! # input.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+//! # input.extend_from_slice(&[0, 0, 3, 1, 5, 0, 0, 0, 1, 0x82, 0x87, 0x84]);
+//! let now = 0; // coarse clock, seconds
+//! let consumed = conn.recv(&input, now).expect("on error: write the output, then close");
+//! input.drain(..consumed);
+//! while let Some(event) = conn.poll_event() {
+//!     if let Event::Request(req) = event {
+//!         let head: &[(&str, &[u8])] = &[("content-type", b"text/event-stream")];
+//!         conn.send_headers(req.stream_id, 200, head, false, &mut out);
+//!     }
+//! }
+//! conn.write_output(&mut out);
+//!
+//! // An SSE event on stream 1: a DATA frame header, then the shared bytes (e.g. writev).
+//! let event: &[u8] = b"id:AQIAAg==\ndata:hello\n\n";
+//! let n = conn.frame_capacity(1).min(event.len());
+//! let frame_head = conn.data_frame_header(1, n, false);
+//! out.extend_from_slice(&frame_head);
+//! out.extend_from_slice(&event[..n]);
+//! ```
 
 mod conn;
 mod flow;

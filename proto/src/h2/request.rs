@@ -71,7 +71,7 @@ impl Request {
 
     /// Value of the first regular field named `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers_named(name).next()
+        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Values of every regular field named `name` (lowercase), in order. A `cookie` may come
@@ -134,7 +134,9 @@ fn valid_name_byte(b: u8) -> bool {
 
 fn valid_value(v: &[u8]) -> bool {
     let edge_ok = |b: Option<&u8>| !matches!(b, Some(b' ' | b'\t'));
-    !v.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') && edge_ok(v.first()) && edge_ok(v.last())
+    !v.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+        && edge_ok(v.first())
+        && edge_ok(v.last())
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -145,8 +147,9 @@ fn parse_digits(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// `host` and `:authority` name the same origin: equal ignoring ASCII case and the scheme's
@@ -199,9 +202,7 @@ impl Collector {
 
     /// Takes one decoded field.
     pub fn field(&mut self, name: &[u8], value: &[u8]) {
-        self.list_size = self
-            .list_size
-            .saturating_add(name.len() + value.len() + 32);
+        self.list_size = self.list_size.saturating_add(name.len() + value.len() + 32);
         if self.list_size > self.max_list || self.error.is_some() {
             return;
         }
@@ -397,16 +398,25 @@ mod tests {
 
     #[test]
     fn minimal_requests() {
-        let Outcome::Request(r) = collect(&[(":method", "GET"), (":scheme", "http"), (":path", "/")], false)
-        else {
+        let Outcome::Request(r) = collect(
+            &[(":method", "GET"), (":scheme", "http"), (":path", "/")],
+            false,
+        ) else {
             panic!()
         };
-        assert_eq!((r.authority(), r.query(), r.end_stream), (None, None, false));
+        assert_eq!(
+            (r.authority(), r.query(), r.end_stream),
+            (None, None, false)
+        );
         assert!(matches!(
-            collect(&[(":method", "OPTIONS"), (":scheme", "http"), (":path", "*")], true),
+            collect(
+                &[(":method", "OPTIONS"), (":scheme", "http"), (":path", "*")],
+                true
+            ),
             Outcome::Request(_)
         ));
-        let Outcome::Request(c) = collect(&[(":method", "CONNECT"), (":authority", "h:443")], true) else {
+        let Outcome::Request(c) = collect(&[(":method", "CONNECT"), (":authority", "h:443")], true)
+        else {
             panic!()
         };
         assert_eq!((c.method(), c.target(), c.scheme()), ("CONNECT", "", ""));
@@ -420,15 +430,51 @@ mod tests {
             &[(":method", "GET"), (":scheme", "http")],
             &[(":method", "GET"), (":scheme", "http"), (":path", "")],
             &[(":method", "GET"), (":scheme", "http"), (":path", "*")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "http://h/")],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "http://h/"),
+            ],
             &[(":method", "G T"), (":scheme", "http"), (":path", "/")],
-            &[(":method", "GET"), (":method", "GET"), (":scheme", "http"), (":path", "/")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":status", "200")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":protocol", "ws")],
-            &[(":method", "GET"), (":scheme", "http"), ("a", "b"), (":path", "/")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/\u{e9}")],
-            &[(":method", "CONNECT"), (":scheme", "https"), (":authority", "h:443")],
-            &[(":method", "CONNECT"), (":path", "/"), (":authority", "h:443")],
+            &[
+                (":method", "GET"),
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":status", "200"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":protocol", "ws"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                ("a", "b"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/\u{e9}"),
+            ],
+            &[
+                (":method", "CONNECT"),
+                (":scheme", "https"),
+                (":authority", "h:443"),
+            ],
+            &[
+                (":method", "CONNECT"),
+                (":path", "/"),
+                (":authority", "h:443"),
+            ],
             &[(":method", "CONNECT")],
         ] {
             assert!(malformed(collect(fields, true)), "{fields:?}");
@@ -463,7 +509,10 @@ mod tests {
         ] {
             assert!(malformed(with(&[extra])), "{extra:?}");
         }
-        assert!(malformed(with(&[("content-length", "1"), ("content-length", "2")])));
+        assert!(malformed(with(&[
+            ("content-length", "1"),
+            ("content-length", "2")
+        ])));
         // Content-length 1 with END_STREAM on HEADERS: no body can follow.
         assert!(malformed(with(&[("content-length", "1")])));
     }

@@ -141,7 +141,9 @@ mod tests {
     use super::*;
     use crate::h2::hpack::{encode_int, encode_string};
 
-    fn decode(d: &mut Decoder, block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DecodeError> {
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn decode(d: &mut Decoder, block: &[u8]) -> Result<Fields, DecodeError> {
         let mut fields = Vec::new();
         d.decode(block, |n, v| fields.push((n.to_vec(), v.to_vec())))?;
         Ok(fields)
@@ -153,12 +155,21 @@ mod tests {
         assert_eq!(decode(&mut d, &[0x80]), Err(DecodeError::InvalidIndex));
         assert_eq!(decode(&mut d, &[0x80 | 62]), Err(DecodeError::InvalidIndex));
         // Literal with an indexed name beyond the tables.
-        assert_eq!(decode(&mut d, &[0x40 | 62, 0]), Err(DecodeError::InvalidIndex));
-        assert_eq!(decode(&mut d, &[0x0f, 0x30, 0]), Err(DecodeError::InvalidIndex));
+        assert_eq!(
+            decode(&mut d, &[0x40 | 62, 0]),
+            Err(DecodeError::InvalidIndex)
+        );
+        assert_eq!(
+            decode(&mut d, &[0x0f, 0x30, 0]),
+            Err(DecodeError::InvalidIndex)
+        );
         assert_eq!(decode(&mut d, &[0x82]).unwrap().len(), 1);
         // One entry: index 62 exists, 63 does not.
         assert_eq!(decode(&mut d, &[0x40, 1, b'a', 1, b'b']).unwrap().len(), 1);
-        assert_eq!(decode(&mut d, &[0x80 | 62]).unwrap(), [(b"a".to_vec(), b"b".to_vec())]);
+        assert_eq!(
+            decode(&mut d, &[0x80 | 62]).unwrap(),
+            [(b"a".to_vec(), b"b".to_vec())]
+        );
         assert_eq!(decode(&mut d, &[0x80 | 63]), Err(DecodeError::InvalidIndex));
     }
 
@@ -167,8 +178,14 @@ mod tests {
         let mut d = Decoder::new(4096);
         // Incremental indexing without its name string (the httpwg 4.3 case).
         assert_eq!(decode(&mut d, &[0x40]), Err(DecodeError::Truncated));
-        assert_eq!(decode(&mut d, &[0x40, 3, b'a']), Err(DecodeError::Truncated));
-        assert_eq!(decode(&mut d, &[0x04, 3, b'/', b'a']), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode(&mut d, &[0x40, 3, b'a']),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode(&mut d, &[0x04, 3, b'/', b'a']),
+            Err(DecodeError::Truncated)
+        );
         assert_eq!(decode(&mut d, &[0xff]), Err(DecodeError::Truncated));
         assert_eq!(decode(&mut d, &[]).unwrap(), []);
     }
@@ -180,9 +197,15 @@ mod tests {
         assert!(decode(&mut d, &[0x20, 0x3f, 0xe1, 0x1f, 0x82]).is_ok());
         assert_eq!(d.table.max_size(), 4096);
         // Above our setting.
-        assert_eq!(decode(&mut d, &[0x3f, 0xe2, 0x1f]), Err(DecodeError::TableSizeTooLarge));
+        assert_eq!(
+            decode(&mut d, &[0x3f, 0xe2, 0x1f]),
+            Err(DecodeError::TableSizeTooLarge)
+        );
         // After a field.
-        assert_eq!(decode(&mut d, &[0x82, 0x20]), Err(DecodeError::TableSizeUpdateLate));
+        assert_eq!(
+            decode(&mut d, &[0x82, 0x20]),
+            Err(DecodeError::TableSizeUpdateLate)
+        );
     }
 
     #[test]
@@ -190,7 +213,10 @@ mod tests {
         let mut d = Decoder::with_capacity(4096, 4096);
         assert!(decode(&mut d, &[0x40, 1, b'a', 1, b'b']).is_ok());
         d.set_max_allowed(100);
-        assert_eq!(decode(&mut d, &[0x82]), Err(DecodeError::TableSizeUpdateMissing));
+        assert_eq!(
+            decode(&mut d, &[0x82]),
+            Err(DecodeError::TableSizeUpdateMissing)
+        );
         let mut d2 = Decoder::with_capacity(4096, 4096);
         d2.set_max_allowed(100);
         let mut block = Vec::new();

@@ -28,7 +28,10 @@ impl Encoder {
 
     /// Appends `:status`, which must be three digits (100..=999).
     pub fn encode_status(&mut self, status: u16, out: &mut Vec<u8>) {
-        debug_assert!((100..=999).contains(&status), "status {status} is not 3 digits");
+        debug_assert!(
+            (100..=999).contains(&status),
+            "status {status} is not 3 digits"
+        );
         let index = match status {
             200 => 8,
             204 => 9,
@@ -111,7 +114,9 @@ mod tests {
         let (block, fields) = round_trip(200, &[]);
         assert_eq!(block, [0x20, 0x88]);
         assert_eq!(fields, [(":status".to_string(), b"200".to_vec())]);
-        for status in [100, 101, 201, 204, 206, 301, 304, 400, 401, 403, 404, 431, 500, 503, 999] {
+        for status in [
+            100, 101, 201, 204, 206, 301, 304, 400, 401, 403, 404, 431, 500, 503, 999,
+        ] {
             let (_, fields) = round_trip(status, &[]);
             assert_eq!(fields[0].1, status.to_string().as_bytes());
         }

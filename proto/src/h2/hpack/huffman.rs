@@ -198,7 +198,10 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> {
 
 /// Octets [`encode`] writes for `src`.
 pub fn encoded_len(src: &[u8]) -> usize {
-    let bits: usize = src.iter().map(|&b| usize::from(LENGTHS[usize::from(b)])).sum();
+    let bits: usize = src
+        .iter()
+        .map(|&b| usize::from(LENGTHS[usize::from(b)]))
+        .sum();
     bits.div_ceil(8)
 }
 
@@ -336,10 +339,20 @@ mod tests {
         assert_eq!(decode(&[0xff], &mut out), Err(HuffmanError));
         assert_eq!(decode(&[0b0000_0111, 0xff], &mut out), Err(HuffmanError));
         // EOS itself (30 ones), padded.
-        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff], &mut out), Err(HuffmanError));
+        assert_eq!(
+            decode(&[0xff, 0xff, 0xff, 0xff], &mut out),
+            Err(HuffmanError)
+        );
         // A code cut short: 'a' is 00011, "aa" needs 10 bits.
         assert_eq!(decode(&[0b0001_1000], &mut out), Err(HuffmanError));
-        // Seven bits of padding are still fine: "0" + 0x7f is "0" then 0b0000_0001 is not.
+        // Eleven bits of padding are refused; six are fine, and so is the empty string.
+        assert_eq!(
+            decode(&[0b0000_1111, 0b1111_1111], &mut out),
+            Err(HuffmanError)
+        );
+        out.clear();
+        assert_eq!(decode(&[0b0000_0000, 0b0111_1111], &mut out), Ok(()));
+        assert_eq!(out, b"01");
         assert_eq!(decode(&[], &mut out), Ok(()));
     }
 }

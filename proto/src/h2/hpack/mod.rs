@@ -146,7 +146,10 @@ mod tests {
         // Endless continuation octets are refused after five.
         let padded = [0x1f, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
         assert_eq!(decode_int(&padded, 5), Err(DecodeError::IntegerOverflow));
-        assert_eq!(decode_int(&[0x1f, 0x80, 0x80, 0x80, 0x80, 0x00], 5), Ok((31, 6)));
+        assert_eq!(
+            decode_int(&[0x1f, 0x80, 0x80, 0x80, 0x80, 0x00], 5),
+            Ok((31, 6))
+        );
         assert_eq!(decode_int(&[], 5), Err(DecodeError::Truncated));
         assert_eq!(decode_int(&[0x1f], 5), Err(DecodeError::Truncated));
     }
@@ -167,8 +170,14 @@ mod tests {
         encode_string(b"", &mut out);
         assert_eq!(out, [0]);
         back.clear();
-        assert_eq!(decode_string(&[0x03, b'a', b'b'], &mut back), Err(DecodeError::Truncated));
-        assert_eq!(decode_string(&[0x81, 0xff], &mut back), Err(DecodeError::Huffman));
+        assert_eq!(
+            decode_string(&[0x03, b'a', b'b'], &mut back),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_string(&[0x81, 0xff], &mut back),
+            Err(DecodeError::Huffman)
+        );
         assert_eq!(decode_string(&[], &mut back), Err(DecodeError::Truncated));
     }
 }
