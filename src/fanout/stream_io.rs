@@ -138,6 +138,27 @@ impl StreamIo {
         self.wake();
     }
 
+    /// HTTP/2 writer side: moves up to `max` pending bytes to the end of `out` (the connection's
+    /// write buffer, after the DATA frame header) and returns how many; with nothing pending,
+    /// registers the writer's waker and returns 0.
+    pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker) -> usize {
+        debug_assert!(!self.chunked);
+        let n = self.out.len().min(max);
+        if n == 0 {
+            if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
+                self.waker = Some(waker.clone());
+            }
+            return 0;
+        }
+        out.extend_from_slice(&self.out[..n]);
+        if n == self.out.len() {
+            give_buffer(std::mem::take(&mut self.out));
+        } else {
+            self.out.drain(..n);
+        }
+        n
+    }
+
     /// Writer side: takes the pending bytes, framed (chunk-size line and CRLF when chunked), and
     /// the offset where the bytes to write start; `None` (with the waker registered) when there
     /// is nothing to write. Give the buffer back with `give_buffer` once written.

@@ -17,10 +17,8 @@ use proto::http1::{
 };
 
 use super::admission::{Admission, Ticket};
-use super::files::{answer, FileAnswer};
-use super::head::Head;
-use super::route::{route, Exit, Routed};
-use super::sse::{plan_sse, Reject};
+use super::exchange::{decide, Action};
+use super::h2::serve_h2;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
@@ -64,8 +62,10 @@ pub async fn serve(
             match examine(&buf, &limits, &http, &hub) {
                 Examined::Incomplete => {}
                 Examined::H2Preface => {
-                    // HTTP/2 prior knowledge arrives with the HTTP/2 issue; say so and close.
-                    crate::debug!("HTTP/2 preface received: not supported yet, closing");
+                    if http.h2 {
+                        // Prior knowledge: the connection is HTTP/2 from here on.
+                        monoio::spawn(serve_h2(stream, buf, peer, http, hub, admission));
+                    }
                     return;
                 }
                 Examined::Invalid(e) => {
@@ -102,7 +102,23 @@ pub async fn serve(
                     Next::KeepAlive
                 }
             }
-            Action::File(response) => {
+            Action::File {
+                content_type,
+                body,
+                head_only,
+                cors,
+            } => {
+                let mut response = Vec::with_capacity(body.len() + 256);
+                let len = body.len().to_string();
+                let mut headers: Vec<(&str, &[u8])> = vec![
+                    ("Content-Type", content_type.as_bytes()),
+                    ("Content-Length", len.as_bytes()),
+                ];
+                headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
+                write_response_head(&mut response, 200, &headers);
+                if !head_only {
+                    response.extend_from_slice(&body);
+                }
                 if write_all(&mut stream, response).await.is_err() || close {
                     Next::Close
                 } else {
@@ -187,63 +203,11 @@ fn examine(buf: &[u8], limits: &Limits, http: &HttpService, hub: &SharedHub) -> 
         return Examined::Invalid(RequestError::BadRequest);
     }
     Examined::Complete(Request {
-        action: decide(http, &req, hub),
+        action: decide(http, &req, hub, 0),
         close: req.wants_close(),
         body,
         head_len,
     })
-}
-
-enum Action {
-    Status(u16, Vec<(&'static str, Vec<u8>)>),
-    File(Vec<u8>),
-    Sse(super::sse::SsePlan, Vec<(&'static str, Vec<u8>)>),
-}
-
-fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub) -> Action {
-    match route(http, req) {
-        Routed::NotFound => Action::Status(404, Vec::new()),
-        Routed::Forbidden => Action::Status(403, Vec::new()),
-        Routed::Preflight(cors) => Action::Status(204, cors),
-        Routed::Exit(Exit::Files(svc), cors) => match answer(&svc, req) {
-            FileAnswer::Status(code) => Action::Status(code, cors),
-            FileAnswer::Ok {
-                content_type,
-                body,
-                head_only,
-            } => {
-                let mut out = Vec::with_capacity(body.len() + 256);
-                let len = body.len().to_string();
-                let mut headers: Vec<(&str, &[u8])> = vec![
-                    ("Content-Type", content_type.as_bytes()),
-                    ("Content-Length", len.as_bytes()),
-                ];
-                headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
-                write_response_head(&mut out, 200, &headers);
-                if !head_only {
-                    out.extend_from_slice(&body);
-                }
-                Action::File(out)
-            }
-        },
-        Routed::Exit(Exit::Sse(svc), cors) => {
-            let clusters: Vec<String> = hub
-                .borrow()
-                .clusters
-                .iter()
-                .map(|c| c.name.clone())
-                .collect();
-            match plan_sse(&svc, req, &clusters) {
-                Ok(plan) => {
-                    if plan.malformed_id {
-                        hub.borrow().metrics.malformed_ids.inc();
-                    }
-                    Action::Sse(plan, cors)
-                }
-                Err(Reject(code)) => Action::Status(code, cors),
-            }
-        }
-    }
 }
 
 async fn write_all(stream: &mut TcpStream, bytes: Vec<u8>) -> std::io::Result<()> {

@@ -27,6 +27,27 @@ pub trait Head {
     }
 }
 
+impl Head for proto::h2::Request {
+    fn method(&self) -> &str {
+        proto::h2::Request::method(self)
+    }
+    fn target(&self) -> &str {
+        proto::h2::Request::target(self)
+    }
+    fn scheme(&self) -> &str {
+        proto::h2::Request::scheme(self)
+    }
+    fn authority(&self) -> Option<&[u8]> {
+        proto::h2::Request::authority(self).map(str::as_bytes)
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        proto::h2::Request::header(self, name)
+    }
+    fn wants_close(&self) -> bool {
+        false
+    }
+}
+
 impl Head for Request<'_, '_> {
     fn method(&self) -> &str {
         self.method

@@ -2,7 +2,9 @@
 
 pub mod admission;
 pub mod conn;
+pub mod exchange;
 pub mod files;
+pub mod h2;
 pub mod head;
 pub mod route;
 pub mod sse;

@@ -1,0 +1,68 @@
+//! What to answer a request, whatever HTTP version carried it: routing through the http binding
+//! (conditions, CORS), then static files or an SSE stream. Synchronous; the version-specific
+//! connection code serializes the answer.
+
+use super::files::{answer, FileAnswer};
+use super::head::Head;
+use super::route::{route, Exit, Routed};
+use super::sse::{plan_sse, Reject, SsePlan};
+use crate::config::plan::HttpService;
+use crate::fanout::hub::SharedHub;
+
+/// CORS response headers to add.
+pub type Cors = Vec<(&'static str, Vec<u8>)>;
+
+pub enum Action {
+    /// A status with an empty body.
+    Status(u16, Cors),
+    File {
+        content_type: &'static str,
+        body: Vec<u8>,
+        head_only: bool,
+        cors: Cors,
+    },
+    Sse(SsePlan, Cors),
+}
+
+/// Decides the answer; `version` indexes `metrics::HTTP_VERSIONS` (0 HTTP/1.1, 1 HTTP/2).
+pub fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub, version: usize) -> Action {
+    match route(http, req) {
+        Routed::NotFound => Action::Status(404, Vec::new()),
+        Routed::Forbidden => Action::Status(403, Vec::new()),
+        Routed::Preflight(cors) => Action::Status(204, cors),
+        Routed::Exit(Exit::Files(svc), cors) => match answer(&svc, req) {
+            FileAnswer::Status(code) => Action::Status(code, cors),
+            FileAnswer::Ok {
+                content_type,
+                body,
+                head_only,
+            } => Action::File {
+                content_type,
+                body,
+                head_only,
+                cors,
+            },
+        },
+        Routed::Exit(Exit::Sse(svc), cors) => {
+            let clusters: Vec<String> = hub
+                .borrow()
+                .clusters
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            match plan_sse(&svc, req, &clusters) {
+                Ok(mut plan) => {
+                    if plan.malformed_id {
+                        hub.borrow().metrics.malformed_ids.inc();
+                    }
+                    plan.open.version = version;
+                    if version != 0 {
+                        plan.open.chunked = false; // HTTP/2 frames the body itself
+                    }
+                    Action::Sse(plan, cors)
+                }
+                Err(Reject(code)) => Action::Status(code, cors),
+            }
+        }
+    }
+}

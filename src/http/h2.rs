@@ -1,0 +1,440 @@
+//! One HTTP/2 connection: the sans-io `proto::h2::H2Conn` driven by two tasks. The reader feeds
+//! it socket bytes and acts on its events (requests, resets, window updates); the writer, at
+//! each wake-up, gathers control frames and, for every stream with pending event bytes, one DATA
+//! frame as large as the flow-control windows allow, and writes them all in one call. Events
+//! that piled up for a stream are thereby coalesced into one frame, never a flood of small ones.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
+use monoio::net::TcpStream;
+use proto::h2::{ErrorCode, Event, H2Conn, Settings};
+
+use super::admission::{Admission, Ticket};
+use super::exchange::{decide, Action, Cors};
+use crate::config::plan::HttpService;
+use crate::fanout::hub::{flush, OpenError, SharedHub};
+use crate::fanout::message::StreamKey;
+use crate::fanout::stream_io::{give_buffer, take_buffer, EndReason, SharedIo, StreamIo};
+use crate::fanout::view::open_stream;
+
+/// Index of HTTP/2 in `metrics::HTTP_VERSIONS`.
+const VERSION: usize = 1;
+
+/// A response body being sent on one stream: an SSE stream fed by the fan-out, or a file.
+struct Body {
+    io: SharedIo,
+    /// The fan-out stream behind an SSE response (`None` for files).
+    key: Option<StreamKey>,
+    _ticket: Option<Ticket>,
+    /// End the stream (END_STREAM) once the pending bytes are written (files).
+    end_when_drained: bool,
+}
+
+struct State {
+    h2: H2Conn,
+    bodies: BTreeMap<u32, Body>,
+    /// Streams whose SSE open is in flight (a reset meanwhile removes the id).
+    opening: Vec<u32>,
+    /// Response heads and other frames produced outside the writer, in order.
+    out: Vec<u8>,
+    writer: Option<Waker>,
+    /// The reader is done (peer closed, or a connection error): write what is left, then stop.
+    closing: bool,
+    goaway_sent: bool,
+}
+
+type Shared = Rc<RefCell<State>>;
+
+impl State {
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Serves an HTTP/2 connection whose first bytes (the preface, maybe more) are in `read`.
+pub async fn serve_h2(
+    stream: TcpStream,
+    read: Vec<u8>,
+    peer: SocketAddr,
+    http: Arc<HttpService>,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+) {
+    use monoio::io::Splitable;
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let state: Shared = Rc::new(RefCell::new(State {
+        h2: H2Conn::new(Settings::default()),
+        bodies: BTreeMap::new(),
+        opening: Vec::new(),
+        out: Vec::new(),
+        writer: None,
+        closing: false,
+        goaway_sent: false,
+    }));
+    let (reader, writer) = stream.into_split();
+    monoio::spawn(write_loop(writer, state.clone(), hub.clone(), fd));
+    read_loop(reader, read, state.clone(), peer, http, hub.clone(), admission).await;
+    let keys: Vec<StreamKey> = {
+        let mut st = state.borrow_mut();
+        st.closing = true;
+        st.wake_writer();
+        let keys = st.bodies.values().filter_map(|b| b.key).collect();
+        for b in st.bodies.values() {
+            b.io.borrow_mut().finish(EndReason::Client);
+        }
+        keys
+    };
+    let mut h = hub.borrow_mut();
+    for key in keys {
+        h.close_stream(key);
+    }
+    drop(h);
+    flush(&hub);
+}
+
+async fn read_loop(
+    mut reader: OwnedReadHalf<TcpStream>,
+    mut buf: Vec<u8>,
+    state: Shared,
+    peer: SocketAddr,
+    http: Arc<HttpService>,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+) {
+    let want = state.borrow().h2.recv_buffer_len();
+    buf.reserve(want.saturating_sub(buf.len()));
+    loop {
+        if !buf.is_empty() {
+            let now = hub.borrow().now;
+            let result = {
+                let mut st = state.borrow_mut();
+                let r = st.h2.recv(&buf, now);
+                st.wake_writer();
+                r
+            };
+            match result {
+                Ok(consumed) => {
+                    buf.drain(..consumed);
+                }
+                Err(e) => {
+                    crate::debug!("HTTP/2 connection error from {peer}: {e}");
+                    return; // the GOAWAY is queued; the writer sends it
+                }
+            }
+            handle_events(&state, &http, &hub, &admission, peer);
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(want);
+        }
+        let len = buf.len();
+        let (res, b) = reader.read(buf.slice_mut(len..)).await;
+        buf = b.into_inner();
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn handle_events(
+    state: &Shared,
+    http: &Arc<HttpService>,
+    hub: &SharedHub,
+    admission: &Arc<Admission>,
+    peer: SocketAddr,
+) {
+    loop {
+        let event = state.borrow_mut().h2.poll_event();
+        let Some(event) = event else { break };
+        match event {
+            Event::Request(req) => {
+                let id = req.stream_id;
+                match decide(http, &req, hub, VERSION) {
+                    Action::Status(code, cors) => respond_status(state, id, code, &cors),
+                    Action::File {
+                        content_type,
+                        body,
+                        head_only,
+                        cors,
+                    } => respond_file(state, id, content_type, body, head_only, &cors, hub),
+                    Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
+                        None => respond_status(state, id, 503, &cors),
+                        Some(ticket) => {
+                            state.borrow_mut().opening.push(id);
+                            monoio::spawn(open_sse(
+                                state.clone(),
+                                hub.clone(),
+                                id,
+                                plan,
+                                cors,
+                                ticket,
+                            ));
+                        }
+                    },
+                }
+            }
+            Event::Reset { stream_id, .. } => {
+                let body = {
+                    let mut st = state.borrow_mut();
+                    st.opening.retain(|&i| i != stream_id);
+                    st.bodies.remove(&stream_id)
+                };
+                if let Some(body) = body {
+                    body.io.borrow_mut().finish(EndReason::Client);
+                    if let Some(key) = body.key {
+                        hub.borrow_mut().close_stream(key);
+                        flush(hub);
+                    }
+                }
+            }
+            Event::WindowOpened { .. } | Event::Data { .. } | Event::GoAway { .. } => {}
+        }
+    }
+    state.borrow_mut().wake_writer();
+}
+
+fn respond_status(state: &Shared, id: u32, code: u16, cors: &Cors) {
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(cors.len() + 1);
+    if code != 204 {
+        headers.push(("content-length", b"0"));
+    }
+    headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
+    let mut st = state.borrow_mut();
+    let State { h2, out, .. } = &mut *st;
+    h2.send_headers(id, code, &headers, true, out);
+    st.wake_writer();
+}
+
+fn respond_file(
+    state: &Shared,
+    id: u32,
+    content_type: &str,
+    body: Vec<u8>,
+    head_only: bool,
+    cors: &Cors,
+    hub: &SharedHub,
+) {
+    let len = body.len().to_string();
+    let mut headers: Vec<(&str, &[u8])> = vec![
+        ("content-type", content_type.as_bytes()),
+        ("content-length", len.as_bytes()),
+    ];
+    headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
+    let empty = head_only || body.is_empty();
+    let mut st = state.borrow_mut();
+    {
+        let State { h2, out, .. } = &mut *st;
+        h2.send_headers(id, 200, &headers, empty, out);
+    }
+    if !empty {
+        let now = hub.borrow().now;
+        let io = StreamIo::new(false, usize::MAX, now);
+        io.borrow_mut().push(&body, now);
+        st.bodies.insert(
+            id,
+            Body {
+                io,
+                key: None,
+                _ticket: None,
+                end_when_drained: true,
+            },
+        );
+    }
+    st.wake_writer();
+}
+
+/// Waits for the topic's metadata, then answers the stream's head and registers its body.
+async fn open_sse(
+    state: Shared,
+    hub: SharedHub,
+    id: u32,
+    plan: super::sse::SsePlan,
+    cors: Cors,
+    ticket: Ticket,
+) {
+    let content_type: &[u8] = if plan.timestamp_ext {
+        b"text/event-stream;ext=timestamp"
+    } else {
+        b"text/event-stream"
+    };
+    let opened = open_stream(&hub, plan.open).await;
+    let mut st = state.borrow_mut();
+    let still_wanted = st.opening.contains(&id) && !st.closing;
+    st.opening.retain(|&i| i != id);
+    match opened {
+        Ok((key, io)) if still_wanted => {
+            let mut headers: Vec<(&str, &[u8])> = vec![("content-type", content_type)];
+            headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
+            {
+                let State { h2, out, .. } = &mut *st;
+                h2.send_headers(id, 200, &headers, false, out);
+            }
+            st.bodies.insert(
+                id,
+                Body {
+                    io,
+                    key: Some(key),
+                    _ticket: Some(ticket),
+                    end_when_drained: false,
+                },
+            );
+            st.wake_writer();
+        }
+        Ok((key, _)) => {
+            drop(st);
+            hub.borrow_mut().close_stream(key);
+            flush(&hub);
+        }
+        Err(e) if still_wanted => {
+            let code = match e {
+                OpenError::NotFound => 404,
+                OpenError::Unavailable | OpenError::ShuttingDown => 503,
+            };
+            drop(st);
+            respond_status(&state, id, code, &cors);
+        }
+        Err(_) => {}
+    }
+}
+
+/// What ended a stream on this wake-up, to tell the fan-out after the connection is released.
+struct Ended {
+    key: Option<StreamKey>,
+}
+
+async fn write_loop(mut writer: OwnedWriteHalf<TcpStream>, state: Shared, hub: SharedHub, fd: RawFd) {
+    let metrics = hub.borrow().metrics.clone();
+    metrics.connections_opened[VERSION].inc();
+    let mut ended: Vec<Ended> = Vec::new();
+    let mut drained: Vec<StreamKey> = Vec::new();
+    loop {
+        let shutting_down = hub.borrow().shutting_down;
+        let batch = poll_fn(|cx| {
+            let mut st = state.borrow_mut();
+            let mut out = std::mem::take(&mut st.out);
+            if out.capacity() == 0 {
+                out = take_buffer();
+            }
+            gather(&mut st, &mut out, cx.waker(), &mut ended, &mut drained, shutting_down);
+            if !out.is_empty() {
+                return Poll::Ready(Some(out));
+            }
+            give_buffer(out);
+            if st.closing || (st.goaway_sent && st.bodies.is_empty() && st.opening.is_empty()) {
+                return Poll::Ready(None);
+            }
+            st.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        for e in ended.drain(..) {
+            if let Some(key) = e.key {
+                hub.borrow_mut().close_stream(key);
+            }
+        }
+        for key in drained.drain(..) {
+            hub.borrow_mut().on_drained(key);
+        }
+        flush(&hub);
+        let Some(out) = batch else { break };
+        metrics.bytes_sent.add(out.len() as u64);
+        let (res, back) = writer.write_all(out).await;
+        give_buffer(back);
+        if res.is_err() {
+            break;
+        }
+    }
+    metrics.connections_closed[VERSION].inc();
+    // SAFETY: `fd` is this connection's socket, open while the read half lives in the reader;
+    // shutdown(2) ends both directions (waking the reader) without closing the descriptor.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+/// Fills `out` with control frames, then a DATA frame per stream with pending bytes and window;
+/// ends streams whose fan-out side ended. Registers `waker` on idle streams.
+fn gather(
+    st: &mut State,
+    out: &mut Vec<u8>,
+    waker: &Waker,
+    ended: &mut Vec<Ended>,
+    drained: &mut Vec<StreamKey>,
+    shutting_down: bool,
+) {
+    st.h2.write_output(out);
+    let State {
+        h2,
+        bodies,
+        goaway_sent,
+        ..
+    } = st;
+    let mut finished: Vec<u32> = Vec::new();
+    for (&id, body) in bodies.iter() {
+        let mut io = body.io.borrow_mut();
+        match io.end {
+            Some(EndReason::Client) => {
+                finished.push(id);
+                continue;
+            }
+            Some(EndReason::Budget) => {
+                h2.reset_stream(id, ErrorCode::CANCEL, out);
+                finished.push(id);
+                continue;
+            }
+            Some(EndReason::Upstream) => {
+                h2.reset_stream(id, ErrorCode::INTERNAL_ERROR, out);
+                finished.push(id);
+                continue;
+            }
+            _ => {}
+        }
+        let had = io.pending();
+        loop {
+            let cap = h2.frame_capacity(id);
+            let n = cap.min(io.pending());
+            if n == 0 {
+                break;
+            }
+            let head = h2.data_frame_header(id, n, false);
+            out.extend_from_slice(&head);
+            io.take_into(n, out, waker);
+        }
+        if io.pending() == 0 {
+            // Nothing left: register for the next bytes, and end the stream if it is done.
+            io.take_into(0, out, waker);
+            let done = body.end_when_drained || io.end == Some(EndReason::Shutdown);
+            if done {
+                let head = h2.data_frame_header(id, 0, true);
+                out.extend_from_slice(&head);
+                finished.push(id);
+            } else if had > 0 {
+                if let Some(key) = body.key {
+                    drained.push(key);
+                }
+            }
+        }
+    }
+    for id in finished {
+        if let Some(body) = bodies.remove(&id) {
+            ended.push(Ended { key: body.key });
+        }
+    }
+    if shutting_down && !*goaway_sent {
+        let last = h2.last_stream_id();
+        h2.goaway(last, ErrorCode::NO_ERROR, out);
+        *goaway_sent = true;
+    }
+}
