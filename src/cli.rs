@@ -26,6 +26,8 @@ OPTIONS:
         --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
+        --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
+        --tls-key FILE           and this PEM private key
     -h, --help                   this text
     -V, --version                the version
 
@@ -48,6 +50,8 @@ pub struct RunArgs {
     pub workers: usize,
     pub settings: Settings,
     pub limits: Limits,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn parse(args: &[String]) -> Result<Command, String> {
@@ -67,6 +71,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             max_streams: 1_000_000,
             max_streams_per_ip: 0,
         },
+        tls_cert: None,
+        tls_key: None,
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -107,11 +113,16 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
             "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
             "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
+            "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
     }
     if check {
         return Ok(Command::Check { config: run.config });
+    }
+    if run.tls_cert.is_some() != run.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
     }
     Ok(Command::Run(run))
 }

@@ -76,10 +76,30 @@ fn main() -> ExitCode {
             if plan.telemetry_stdout {
                 info!("telemetry exporter stdout: events are logged on stderr");
             }
+            let tls = match (&run.tls_cert, &run.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let alpn: &[&str] = match plan.listeners.first().map(|l| (l.http.http1, l.http.h2)) {
+                        Some((true, false)) => &["http/1.1"],
+                        Some((false, true)) => &["h2"],
+                        _ => &["h2", "http/1.1"],
+                    };
+                    match http::tls::pem_identity(cert, key)
+                        .and_then(|id| http::tls::server_config(vec![(None, id)], alpn))
+                    {
+                        Ok(config) => Some(config),
+                        Err(e) => {
+                            error!("TLS: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                _ => None,
+            };
             let opts = runtime::worker::Options {
                 workers: run.workers,
                 settings: run.settings,
                 limits: run.limits,
+                tls,
             };
             match runtime::worker::run(plan, opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -4,13 +4,12 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Poll;
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
-use monoio::net::TcpStream;
 use proto::http1::{
     parse_request, write_response_head, BodyFraming, Limits, RequestError, EMPTY_HEADER, H2_PREFACE,
     LAST_CHUNK,
@@ -19,6 +18,8 @@ use proto::http1::{
 use super::admission::{Admission, Ticket};
 use super::exchange::{decide, Action};
 use super::h2::serve_h2;
+use super::head::Secure;
+use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
@@ -43,8 +44,10 @@ impl Drop for Open {
     }
 }
 
-pub async fn serve(
-    stream: TcpStream,
+pub async fn serve<S: Transport>(
+    stream: S,
+    fd: RawFd,
+    secure: bool,
     peer: SocketAddr,
     http: Arc<HttpService>,
     hub: SharedHub,
@@ -59,12 +62,12 @@ pub async fn serve(
     loop {
         // Read until a whole head is buffered (or the peer closes / the head is too large).
         let request = loop {
-            match examine(&buf, &limits, &http, &hub) {
+            match examine(&buf, &limits, &http, &hub, secure) {
                 Examined::Incomplete => {}
                 Examined::H2Preface => {
                     if http.h2 {
                         // Prior knowledge: the connection is HTTP/2 from here on.
-                        monoio::spawn(serve_h2(stream, buf, peer, http, hub, admission));
+                        monoio::spawn(serve_h2(stream, fd, buf, peer, http, hub, admission));
                     }
                     return;
                 }
@@ -133,7 +136,7 @@ pub async fn serve(
                 };
                 // A task of its own, so this request-phase future (head buffer, parser states)
                 // is freed while the stream lives.
-                monoio::spawn(stream_sse(stream, plan, cors, hub, ticket));
+                monoio::spawn(stream_sse(stream, fd, plan, cors, hub, ticket));
                 return;
             }
         };
@@ -181,7 +184,13 @@ struct Request {
     head_len: usize,
 }
 
-fn examine(buf: &[u8], limits: &Limits, http: &HttpService, hub: &SharedHub) -> Examined {
+fn examine(
+    buf: &[u8],
+    limits: &Limits,
+    http: &HttpService,
+    hub: &SharedHub,
+    secure: bool,
+) -> Examined {
     if buf.starts_with(H2_PREFACE) {
         return Examined::H2Preface;
     }
@@ -203,20 +212,24 @@ fn examine(buf: &[u8], limits: &Limits, http: &HttpService, hub: &SharedHub) -> 
         return Examined::Invalid(RequestError::BadRequest);
     }
     Examined::Complete(Request {
-        action: decide(http, &req, hub, 0),
+        action: if secure {
+            decide(http, &Secure(&req), hub, 0)
+        } else {
+            decide(http, &req, hub, 0)
+        },
         close: req.wants_close(),
         body,
         head_len,
     })
 }
 
-async fn write_all(stream: &mut TcpStream, bytes: Vec<u8>) -> std::io::Result<()> {
+async fn write_all<S: Transport>(stream: &mut S, bytes: Vec<u8>) -> std::io::Result<()> {
     let (res, _) = stream.write_all(bytes).await;
     res.map(|_| ())
 }
 
-async fn write_status(
-    stream: &mut TcpStream,
+async fn write_status<S: Transport>(
+    stream: &mut S,
     code: u16,
     extra: &[(&'static str, Vec<u8>)],
     close: bool,
@@ -236,8 +249,9 @@ async fn write_status(
 
 /// Opens the stream in the fan-out, sends the 200 head, then writes whatever the fan-out
 /// appends until the stream ends or the client goes away.
-async fn stream_sse(
-    mut stream: TcpStream,
+async fn stream_sse<S: Transport>(
+    mut stream: S,
+    fd: RawFd,
     plan: super::sse::SsePlan,
     cors: Vec<(&'static str, Vec<u8>)>,
     hub: SharedHub,
@@ -256,7 +270,6 @@ async fn stream_sse(
             return;
         }
     };
-    let fd = stream.as_raw_fd();
     let (reader, writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
     // The writer is a task of its own too: the opening phase's state is freed.
@@ -296,8 +309,8 @@ fn response_head(plan: &super::sse::SsePlan, cors: &[(&'static str, Vec<u8>)]) -
 
 /// The writer loop: the head first, then each batch of pending bytes in one write, then the last
 /// chunk on a graceful end. One await point, so the connection's future stays small.
-async fn write_stream(
-    mut writer: OwnedWriteHalf<TcpStream>,
+async fn write_stream<S: Transport>(
+    mut writer: OwnedWriteHalf<S>,
     io: &SharedIo,
     hub: &SharedHub,
     key: StreamKey,
@@ -352,7 +365,7 @@ async fn write_stream(
 }
 
 /// Reads (and discards) until the client closes; then ends the stream.
-async fn watch_close(mut reader: OwnedReadHalf<TcpStream>, io: SharedIo) {
+async fn watch_close<S: Transport>(mut reader: OwnedReadHalf<S>, io: SharedIo) {
     // Nothing is expected from an HTTP/1.1 SSE client: a small buffer only notices the close.
     let mut buf = vec![0u8; 16];
     loop {

@@ -15,11 +15,11 @@ use std::task::{Poll, Waker};
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
-use monoio::net::TcpStream;
 use proto::h2::{ErrorCode, Event, H2Conn, Settings};
 
 use super::admission::{Admission, Ticket};
 use super::exchange::{decide, Action, Cors};
+use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
@@ -63,8 +63,9 @@ impl State {
 }
 
 /// Serves an HTTP/2 connection whose first bytes (the preface, maybe more) are in `read`.
-pub async fn serve_h2(
-    stream: TcpStream,
+pub async fn serve_h2<S: Transport>(
+    stream: S,
+    fd: RawFd,
     read: Vec<u8>,
     peer: SocketAddr,
     http: Arc<HttpService>,
@@ -72,8 +73,6 @@ pub async fn serve_h2(
     admission: Arc<Admission>,
 ) {
     use monoio::io::Splitable;
-    use std::os::fd::AsRawFd;
-    let fd = stream.as_raw_fd();
     let state: Shared = Rc::new(RefCell::new(State {
         h2: H2Conn::new(Settings::default()),
         bodies: BTreeMap::new(),
@@ -104,8 +103,8 @@ pub async fn serve_h2(
     flush(&hub);
 }
 
-async fn read_loop(
-    mut reader: OwnedReadHalf<TcpStream>,
+async fn read_loop<S: Transport>(
+    mut reader: OwnedReadHalf<S>,
     mut buf: Vec<u8>,
     state: Shared,
     peer: SocketAddr,
@@ -314,7 +313,12 @@ struct Ended {
     key: Option<StreamKey>,
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf<TcpStream>, state: Shared, hub: SharedHub, fd: RawFd) {
+async fn write_loop<S: Transport>(
+    mut writer: OwnedWriteHalf<S>,
+    state: Shared,
+    hub: SharedHub,
+    fd: RawFd,
+) {
     let metrics = hub.borrow().metrics.clone();
     metrics.connections_opened[VERSION].inc();
     let mut ended: Vec<Ended> = Vec::new();

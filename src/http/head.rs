@@ -27,6 +27,30 @@ pub trait Head {
     }
 }
 
+/// An HTTP/1.1 request received over TLS: `:scheme` is `https`.
+pub struct Secure<'r, 'h, 'b>(pub &'r Request<'h, 'b>);
+
+impl Head for Secure<'_, '_, '_> {
+    fn method(&self) -> &str {
+        self.0.method
+    }
+    fn target(&self) -> &str {
+        self.0.target
+    }
+    fn scheme(&self) -> &str {
+        "https"
+    }
+    fn authority(&self) -> Option<&[u8]> {
+        Request::header(self.0, "host")
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        Request::header(self.0, name)
+    }
+    fn wants_close(&self) -> bool {
+        Request::wants_close(self.0)
+    }
+}
+
 impl Head for proto::h2::Request {
     fn method(&self) -> &str {
         proto::h2::Request::method(self)

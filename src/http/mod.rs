@@ -8,3 +8,16 @@ pub mod h2;
 pub mod head;
 pub mod route;
 pub mod sse;
+pub mod tls;
+
+/// A client connection's byte stream: plain TCP or TLS over it. Split into read and write
+/// halves once a response starts streaming.
+pub trait Transport:
+    monoio::io::AsyncReadRent + monoio::io::AsyncWriteRent + monoio::io::Split + 'static
+{
+}
+
+impl<T> Transport for T where
+    T: monoio::io::AsyncReadRent + monoio::io::AsyncWriteRent + monoio::io::Split + 'static
+{
+}

@@ -1,6 +1,8 @@
 //! Starting and stopping the workers.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +16,10 @@ use crate::fanout::message::{Message, StartHint};
 use crate::fanout::owner::bootstrap_topic;
 use crate::http::conn::serve;
 use crate::kafka::client::ClusterClient;
+use crate::fanout::hub::SharedHub;
 use crate::http::admission::{Admission, Limits};
+use crate::http::h2::serve_h2;
+use crate::http::tls::TlsServer;
 use crate::metrics::Registry;
 
 /// How long a worker waits for its streams to finish after a shutdown request.
@@ -24,7 +29,12 @@ pub struct Options {
     pub workers: usize,
     pub settings: Settings,
     pub limits: Limits,
+    /// TLS for every listener (the `--tls-cert`/`--tls-key` options).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a worker needs of a cluster (the plan itself stays on the main thread).
 #[derive(Clone)]
@@ -38,6 +48,7 @@ struct WorkerListener {
     addr: SocketAddr,
     http: Arc<HttpService>,
     socket: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Binds every listener for every worker, starts the workers and blocks until they exit.
@@ -56,12 +67,16 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                 addr,
                 http: l.http.clone(),
                 socket,
+                tls: opts.tls.clone(),
             });
         }
-        let versions = match (l.http.http1, l.http.h2) {
-            (true, true) => "http/1.1, h2",
-            (true, false) => "http/1.1",
-            _ => "h2",
+        let versions = match (l.http.http1, l.http.h2, opts.tls.is_some()) {
+            (true, true, false) => "http/1.1, h2",
+            (true, false, false) => "http/1.1",
+            (_, _, false) => "h2",
+            (true, true, true) => "TLS, http/1.1, h2",
+            (true, false, true) => "TLS, http/1.1",
+            (_, _, true) => "TLS, h2",
         };
         crate::info!(
             "{} ({}): listening on {addr} ({versions}), {workers} workers",
@@ -212,6 +227,7 @@ async fn worker_main(
         let hub = hub.clone();
         let shutdown = shutdown.clone();
         let admission = admission.clone();
+        let tls = l.tls.clone().map(|config| Rc::new(TlsServer::new(config)));
         monoio::spawn(async move {
             loop {
                 monoio::select! {
@@ -219,9 +235,16 @@ async fn worker_main(
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            let conn = serve(stream, peer, l.http.clone(), hub.clone(), admission.clone());
-                            crate::debug!("connection future: {} bytes", std::mem::size_of_val(&conn));
-                            monoio::spawn(conn);
+                            let fd = stream.as_raw_fd();
+                            let (http, hub, admission) = (l.http.clone(), hub.clone(), admission.clone());
+                            match &tls {
+                                None => {
+                                    monoio::spawn(serve(stream, fd, false, peer, http, hub, admission));
+                                }
+                                Some(tls) => {
+                                    monoio::spawn(serve_tls(tls.clone(), stream, fd, peer, http, hub, admission));
+                                }
+                            }
                         }
                         Err(e) => {
                             crate::warn!("accept on {}: {e}", l.addr);
@@ -236,6 +259,27 @@ async fn worker_main(
     let deadline = std::time::Instant::now() + DRAIN;
     while hub.borrow().stream_count() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The TLS handshake, then HTTP/2 when ALPN chose it, else HTTP/1.1. A failed handshake (or a
+/// client speaking plain HTTP to the TLS port) closes this connection only.
+async fn serve_tls(
+    tls: Rc<TlsServer>,
+    stream: monoio::net::TcpStream,
+    fd: std::os::fd::RawFd,
+    peer: SocketAddr,
+    http: Arc<HttpService>,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+) {
+    match tls.accept(stream, HANDSHAKE_TIMEOUT).await {
+        Ok((stream, true)) if http.h2 => {
+            serve_h2(stream, fd, Vec::new(), peer, http, hub, admission).await
+        }
+        Ok((stream, _)) if http.http1 => serve(stream, fd, true, peer, http, hub, admission).await,
+        Ok(_) => crate::debug!("TLS from {peer}: ALPN chose a version this listener does not serve"),
+        Err(e) => crate::debug!("TLS handshake with {peer}: {e}"),
     }
 }
 
