@@ -4,8 +4,8 @@ use std::path::Path;
 
 use yaml_rust2::Yaml;
 
-use super::loader::Loader;
 use super::guard;
+use super::loader::Loader;
 use super::plan::{ConfigError, Plan, PrometheusEndpoint};
 use super::yaml::{Cx, Key, Map, Node};
 

@@ -15,7 +15,7 @@ use super::plan::{
     Authorization, CredentialSource, Guard, GuardKind, HttpExit, HttpService, JwtGuard, JwtKeys,
     Listener, Template,
 };
-use super::yaml::{Cx, Key, Map, Node};
+use super::yaml::{describe, Cx, Key, Map, Node};
 
 /// The guards of a document: every declared name, and the guards that were read without error.
 #[derive(Default)]
@@ -237,9 +237,15 @@ fn read_keys(cx: &mut Cx, node: &Node, base_dir: &Path) -> Option<JwtKeys> {
             );
             None
         }
-        _ => {
-            // Reports "expected a list, found ...".
-            node.list(cx);
+        other => {
+            cx.error(
+                &node.path,
+                format!(
+                    "expected a JWKS URL (https://... or http://...), file:PATH or a list of \
+                     JWKs, found {}",
+                    describe(other)
+                ),
+            );
             None
         }
     }

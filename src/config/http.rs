@@ -45,10 +45,7 @@ impl<'y, 'e> Loader<'y, 'e> {
 
         let specs = self.routes(
             idx,
-            &[
-                ("guarded", Key::Known),
-                ("with", Key::NotSupported),
-            ],
+            &[("guarded", Key::Known), ("with", Key::NotSupported)],
             true,
         );
         let mut routes = Vec::with_capacity(specs.len());

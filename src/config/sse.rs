@@ -30,10 +30,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         }
         let specs = self.routes(
             idx,
-            &[
-                ("guarded", Key::Known),
-                ("with", Key::NotSupported),
-            ],
+            &[("guarded", Key::Known), ("with", Key::NotSupported)],
             true,
         );
         let mut routes = Vec::with_capacity(specs.len());
@@ -77,11 +74,7 @@ impl<'y, 'e> Loader<'y, 'e> {
     }
 
     fn build_sse_kafka_proxy(&mut self, idx: usize) -> Option<Arc<SseKafkaService>> {
-        let specs = self.routes(
-            idx,
-            &[("with", Key::Known), ("guarded", Key::Known)],
-            true,
-        );
+        let specs = self.routes(idx, &[("with", Key::Known), ("guarded", Key::Known)], true);
         let mut routes = Vec::with_capacity(specs.len());
         for spec in specs {
             if spec.is_binding_exit {

@@ -4,9 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::pattern::{NoGuard, Params};
+use proto::jwt::{mint, verify, Alg, Expect, KeySet, MAX_PAYLOAD};
+
+use super::pattern::{Guarded, NoGuard, Params};
 use super::plan::{
-    AccessControl, DefaultOffset, HttpExit, IdTemplate, Plan, PrometheusEndpoint, SseKafkaRoute,
+    AccessControl, CredentialSource, DefaultOffset, Guard, GuardKind, HttpExit, IdTemplate,
+    JwtKeys, Plan, PrometheusEndpoint, SseKafkaRoute,
 };
 use super::{parse, Glob};
 
@@ -150,15 +153,13 @@ bindings:
 "#;
 
 #[test]
-fn reference_chain_refuses_tls_guards_and_vaults_by_path() {
+fn reference_chain_refuses_tls_vaults_and_the_elided_key_by_path() {
     assert_eq!(
         errors(REFERENCE_CHAIN),
         [
-            "guards.authn_jwt: not supported yet",
+            "guards.authn_jwt.options.keys[0]: JWK member n is not base64url",
             "vaults.my_servers: not supported yet",
             "bindings.north_tls_server: tls binding not supported yet",
-            "bindings.north_http_server.options.authorization: not supported yet",
-            "bindings.north_sse_server.routes[0].guarded: not supported yet",
         ]
     );
 }
@@ -832,19 +833,6 @@ fn sse_kafka_route_errors() {
 }
 
 #[test]
-fn guarded_templates_need_a_declared_guard() {
-    let text = chain(&[(
-        "north_sse_kafka_mapping",
-        r#"{ type: sse-kafka, kind: proxy, routes: [ { exit: south_kafka_client, with: { topic: "${guarded['authn_jwt'].identity}-topic" } } ] }"#,
-    )]);
-    let text = text.replace(
-        "bindings:\n",
-        "guards:\n  authn_jwt: { type: jwt }\nbindings:\n",
-    );
-    assert_eq!(errors(&text), ["guards.authn_jwt: not supported yet"]);
-}
-
-#[test]
 fn kafka_options() {
     let text = chain(&[
         (
@@ -1130,5 +1118,885 @@ fn env_substitution_everywhere_and_single_pass() {
             "bindings.north_tcp_server.options.host: environment variable HOST is not set",
             "bindings.north_tcp_server.exit: environment variable EXIT is not set",
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guards, http authorization, route `guarded`
+
+/// zilla `examples/sse.kafka.fanout.jwt`'s RSA key: `n` in standard base64 (`+`, `/`, `=`),
+/// which Zilla's JWK reader accepts.
+const EXAMPLE_RSA_N: &str = "qqEu50hX+43Bx4W1UYWnAVKwFm+vDbP0kuIOSLVNa+HKQdHTf+3Sei5UCnkskn796izA29D0DdCy3ET9oaKRHIJyKbqFl0rv6f516QzOoXKC6N01sXBHBE/ovs0wwDvlaW+gFGPgkzdcfUlyrWLDnLV7LcuQymhTND2uH0oR3wJnNENN/OFgM1KGPPDOe19YsIKdLqARgxrhZVsh06OurEviZTXOBFI5r+yac7haDwOQhLHXNv+Y9MNvxs5QLWPFIM3bNUWfYrJnLrs4hGJS+y/KDM9Si+HL30QAFXy4YNO33J8DHjZ7ddG5n8/FqplOKvRtUgjcKWlxoGY4VdVaDQ==";
+
+/// RFC 7517 appendix A.1's RSA public key (base64url), as in Zilla's `guard.yaml` spec.
+const RFC_RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+/// RFC 7517 appendix A.1's EC P-256 public key, as in Zilla's `guard.yaml` spec.
+const RFC_EC_X: &str = "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4";
+const RFC_EC_Y: &str = "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM";
+
+/// base64url of the 32-byte HMAC secret `secret-secret-secret-secret-secr`.
+const HS256_K: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I";
+
+/// zilla `examples/sse.kafka.fanout.jwt/etc/zilla.yaml`, verbatim.
+const FANOUT_JWT_EXAMPLE: &str = r#"
+---
+name: example
+vaults:
+  my_servers:
+    type: filesystem
+    options:
+      keys:
+        store: tls/localhost.p12
+        type: pkcs12
+        password: ${{env.KEYSTORE_PASSWORD}}
+guards:
+  authn_jwt:
+    type: jwt
+    options:
+      issuer: https://auth.example.com
+      audience: https://api.example.com
+      keys:
+        - kty: RSA
+          n: qqEu50hX+43Bx4W1UYWnAVKwFm+vDbP0kuIOSLVNa+HKQdHTf+3Sei5UCnkskn796izA29D0DdCy3ET9oaKRHIJyKbqFl0rv6f516QzOoXKC6N01sXBHBE/ovs0wwDvlaW+gFGPgkzdcfUlyrWLDnLV7LcuQymhTND2uH0oR3wJnNENN/OFgM1KGPPDOe19YsIKdLqARgxrhZVsh06OurEviZTXOBFI5r+yac7haDwOQhLHXNv+Y9MNvxs5QLWPFIM3bNUWfYrJnLrs4hGJS+y/KDM9Si+HL30QAFXy4YNO33J8DHjZ7ddG5n8/FqplOKvRtUgjcKWlxoGY4VdVaDQ==
+          e: AQAB
+          alg: RS256
+          kid: example
+        - kty: EC
+          crv: P-256
+          x: f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU
+          y: x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0
+          alg: ES256
+          kid: example_ec
+      challenge: 10
+bindings:
+  north_tcp_server:
+    type: tcp
+    kind: server
+    options:
+      host: 0.0.0.0
+      port:
+        - 7143
+    routes:
+      - when:
+          - port: 7143
+        exit: north_tls_server
+  north_tls_server:
+    type: tls
+    kind: server
+    vault: my_servers
+    options:
+      keys:
+        - localhost
+      sni:
+        - localhost
+      alpn:
+        - h2
+    exit: north_http_server
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      versions:
+        - h2
+      authorization:
+        authn_jwt:
+          credentials:
+            headers:
+              authorization: Bearer {credentials}
+            query:
+              access_token: "{credentials}"
+      access-control:
+        policy: cross-origin
+    routes:
+      - when:
+          - headers:
+              :scheme: https
+              :path: /events
+        exit: north_sse_server
+      - when:
+          - headers:
+              :scheme: http
+        exit: east_http_filesystem_mapping
+  east_http_filesystem_mapping:
+    type: http-filesystem
+    kind: proxy
+    routes:
+      - exit: east_filesystem_server
+        when:
+          - path: /{path}
+        with:
+          path: ${params.path}
+  east_filesystem_server:
+    type: filesystem
+    kind: server
+    options:
+      location: /var/www/
+  north_sse_server:
+    type: sse
+    kind: server
+    routes:
+      - guarded:
+          authn_jwt:
+            - proxy:stream
+        exit: north_sse_kafka_mapping
+  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when:
+          - path: /{topic}
+        exit: north_kafka_cache_client
+        with:
+          topic: ${params.topic}
+  north_kafka_cache_client:
+    type: kafka
+    kind: cache_client
+    exit: south_kafka_cache_server
+  south_kafka_cache_server:
+    type: kafka
+    kind: cache_server
+    options:
+      bootstrap:
+        - events
+    exit: south_kafka_client
+  south_kafka_client:
+    type: kafka
+    kind: client
+    options:
+      servers:
+        - ${{env.KAFKA_BOOTSTRAP_SERVER}}
+    exit: south_tcp_client
+  south_tcp_client:
+    type: tcp
+    kind: client
+telemetry:
+  exporters:
+    stdout_logs_exporter:
+      type: stdout
+"#;
+
+#[test]
+fn fanout_jwt_example_is_refused_only_for_tls_and_vaults() {
+    assert_eq!(
+        errors(FANOUT_JWT_EXAMPLE),
+        [
+            "vaults.my_servers: not supported yet",
+            "bindings.north_tls_server: tls binding not supported yet",
+        ]
+    );
+}
+
+/// Shaped like zilla `examples/sse.kafka.fanout.jwt` without tls: the guard on the sse route,
+/// the user's own topic from the token's identity.
+fn fanout_jwt() -> String {
+    format!(
+        r#"
+name: example
+guards:
+  authn_jwt:
+    type: jwt
+    options:
+      issuer: https://auth.example.com
+      audience: https://api.example.com
+      keys:
+        - kty: RSA
+          n: {EXAMPLE_RSA_N}
+          e: AQAB
+          alg: RS256
+          kid: example
+      challenge: 30
+bindings:
+  north_tcp_server:
+    type: tcp
+    kind: server
+    options:
+      host: 0.0.0.0
+      port: 7114
+    routes:
+      - when:
+          - port: 7114
+        exit: north_http_server
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      versions: [ http/1.1, h2 ]
+      authorization:
+        authn_jwt:
+          credentials:
+            headers:
+              Authorization: Bearer {{credentials}}
+            query:
+              access_token: "{{credentials}}"
+      access-control:
+        policy: cross-origin
+    routes:
+      - when:
+          - headers:
+              :scheme: http
+              :path: /events
+        exit: north_sse_server
+  north_sse_server:
+    type: sse
+    kind: server
+    routes:
+      - guarded:
+          authn_jwt:
+            - proxy:stream
+        exit: north_sse_kafka_mapping
+  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when:
+          - path: /events
+        exit: north_kafka_cache_client
+        with:
+          topic: "${{guarded['authn_jwt'].identity}}"
+  north_kafka_cache_client:
+    type: kafka
+    kind: cache_client
+    exit: south_kafka_cache_server
+  south_kafka_cache_server:
+    type: kafka
+    kind: cache_server
+    exit: south_kafka_client
+  south_kafka_client:
+    type: kafka
+    kind: client
+    options:
+      servers:
+        - ${{{{env.KAFKA_BOOTSTRAP_SERVER}}}}
+"#
+    )
+}
+
+/// A session knowing one identity and one attribute of guard `authn_jwt`.
+struct Session;
+
+impl Guarded for Session {
+    fn identity(&self, guard: &str) -> Option<&str> {
+        (guard == "authn_jwt").then_some("alice")
+    }
+
+    fn attribute(&self, guard: &str, name: &str) -> Option<&str> {
+        (guard == "authn_jwt" && name == "tenant").then_some("acme")
+    }
+}
+
+fn inline_keys(guard: &Guard) -> &KeySet {
+    match &guard.jwt().keys {
+        JwtKeys::Inline(keys) => keys,
+        other => panic!("expected inline keys, got {other:?}"),
+    }
+}
+
+#[test]
+fn fanout_jwt_loads_guard_authorization_and_guarded_route() {
+    let plan = plan(&fanout_jwt());
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    assert_eq!(plan.guards.len(), 1);
+    let guard = &plan.guards[0];
+    assert_eq!(guard.name, "authn_jwt");
+    let GuardKind::Jwt(jwt) = &guard.kind;
+    assert_eq!(jwt.issuer.as_deref(), Some("https://auth.example.com"));
+    assert_eq!(jwt.audience.as_deref(), Some("https://api.example.com"));
+    assert_eq!(jwt.challenge, Some(30));
+    assert_eq!(jwt.roles_claim, "scope");
+    assert_eq!(jwt.identity_claim, "sub");
+    assert!(jwt.attributes.is_empty());
+    let keys = inline_keys(guard);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.keys()[0].kid(), Some("example"));
+    assert_eq!(keys.keys()[0].kty(), "RSA");
+    assert_eq!(keys.keys()[0].alg(), Some(Alg::Rs256));
+
+    let http = &plan.listeners[0].http;
+    let authorization = http.authorization.as_ref().expect("authorization");
+    assert!(Arc::ptr_eq(&authorization.guard, guard));
+    assert_eq!(
+        authorization.credentials,
+        [
+            CredentialSource::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into(),
+                suffix: String::new(),
+            },
+            CredentialSource::Query {
+                name: "access_token".into(),
+                prefix: String::new(),
+                suffix: String::new(),
+            },
+        ]
+    );
+    assert!(http.routes[0].guarded.is_empty());
+    let HttpExit::Sse(sse) = &http.routes[0].exit else {
+        panic!("expected an sse exit");
+    };
+    let [(sse_guard, roles)] = &sse.routes[0].guarded[..] else {
+        panic!("expected one guard on the sse route");
+    };
+    assert!(Arc::ptr_eq(sse_guard, guard));
+    assert_eq!(roles, &["proxy:stream"]);
+
+    let route = &sse_kafka_routes(&plan)[0];
+    assert!(route.guarded.is_empty());
+    let params = Params::new();
+    assert_eq!(route.topic.resolve_to_string(&params, &Session), "alice");
+    assert_eq!(route.topic.resolve_to_string(&params, &NoGuard), "");
+}
+
+#[test]
+fn credential_sources_take_the_token_between_prefix_and_suffix() {
+    let header = CredentialSource::Header {
+        name: "authorization".into(),
+        prefix: "Bearer ".into(),
+        suffix: String::new(),
+    };
+    assert_eq!(header.name(), "authorization");
+    assert_eq!(header.token("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+    assert_eq!(header.token("bearer abc"), None);
+    assert_eq!(header.token("Bearer "), None);
+    assert_eq!(header.token("Bearer a b"), None);
+    let query = CredentialSource::Query {
+        name: "access_token".into(),
+        prefix: String::new(),
+        suffix: String::new(),
+    };
+    assert_eq!(query.token("abc"), Some("abc"));
+    assert_eq!(query.token("a&b"), None);
+    let cookie = CredentialSource::Cookie {
+        name: "jwt".into(),
+        prefix: "v1:".into(),
+        suffix: ";".into(),
+    };
+    assert_eq!(cookie.token("v1:abc;"), Some("abc"));
+    assert_eq!(cookie.token("v1:abc"), None);
+}
+
+/// The default chain with `guards` added and bindings changed.
+fn guarded_chain(guards: &str, changes: &[(&str, &str)]) -> String {
+    chain(changes).replace("bindings:\n", &format!("guards:\n{guards}bindings:\n"))
+}
+
+const RSA_GUARD: &str = "  authn_jwt: { type: jwt, options: { keys: [ { kty: RSA, kid: k1, alg: RS256, e: AQAB, n: RSA_N } ] } }\n";
+
+fn rsa_guard() -> String {
+    RSA_GUARD.replace("RSA_N", RFC_RSA_N)
+}
+
+const HTTP_WITH_AUTHORIZATION: &str = "{ type: http, kind: server, options: { authorization: { authn_jwt: { credentials: { headers: { authorization: 'Bearer {credentials}' } } } } }, exit: north_sse_server }";
+
+#[test]
+fn credentials_in_precedence_order_and_guarded_everywhere() {
+    let guards = format!(
+        "{}  other: {{ type: jwt, options: {{ issuer: 'https://other.example/' }} }}\n",
+        rsa_guard()
+    );
+    let text = guarded_chain(
+        &guards,
+        &[
+            (
+                "north_http_server",
+                "{ type: http, kind: server, options: { authorization: { authn_jwt: { credentials: { query: { access_token: '{credentials}', t: 'x{credentials}y' }, headers: { X-Token: '{credentials}' }, cookies: { jwt: '{credentials}' } } } } }, routes: [ { guarded: { authn_jwt: [ ] }, exit: north_sse_server } ] }",
+            ),
+            (
+                "north_sse_server",
+                "{ type: sse, kind: server, routes: [ { when: [ { path: /a } ], guarded: { authn_jwt: [ read, 'stream:${path}' ] }, exit: north_sse_kafka_mapping }, { exit: north_sse_kafka_mapping } ] }",
+            ),
+            (
+                "north_sse_kafka_mapping",
+                "{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], guarded: { authn_jwt: [ '${method}:${path}' ] }, exit: south_kafka_client, with: { topic: '${params.topic}' } } ] }",
+            ),
+        ],
+    );
+    let plan = plan(&text);
+    assert_eq!(plan.guards.len(), 2);
+    let http = &plan.listeners[0].http;
+    let authorization = http.authorization.as_ref().unwrap();
+    let names: Vec<(&str, &str)> = authorization
+        .credentials
+        .iter()
+        .map(|c| match c {
+            CredentialSource::Cookie { .. } => ("cookie", c.name()),
+            CredentialSource::Header { .. } => ("header", c.name()),
+            CredentialSource::Query { .. } => ("query", c.name()),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("cookie", "jwt"),
+            ("header", "x-token"),
+            ("query", "access_token"),
+            ("query", "t"),
+        ]
+    );
+    assert_eq!(
+        authorization.credentials[3],
+        CredentialSource::Query {
+            name: "t".into(),
+            prefix: "x".into(),
+            suffix: "y".into()
+        }
+    );
+    let guard = &plan.guards[0];
+    let [(g, roles)] = &http.routes[0].guarded[..] else {
+        panic!("expected one guard on the http route");
+    };
+    assert!(Arc::ptr_eq(g, guard) && roles.is_empty());
+    let HttpExit::Sse(sse) = &http.routes[0].exit else {
+        panic!("expected an sse exit");
+    };
+    assert_eq!(sse.routes[0].guarded[0].1, ["read", "stream:${path}"]);
+    assert!(sse.routes[1].guarded.is_empty());
+    let route = &sse_kafka_routes(&plan)[0];
+    assert!(Arc::ptr_eq(&route.guarded[0].0, guard));
+    assert_eq!(route.guarded[0].1, ["${method}:${path}"]);
+    // `other` is declared, named nowhere.
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["guards.other: not used by any binding reachable from a tcp server"]
+    );
+    let GuardKind::Jwt(other) = &plan.guards[1].kind;
+    assert!(
+        matches!(&other.keys, JwtKeys::Url(url) if url == "https://other.example/.well-known/jwks.json")
+    );
+}
+
+#[test]
+fn keys_implied_by_the_issuer_and_key_urls() {
+    let plan = plan(&guarded_chain(
+        "  authn_jwt: { type: jwt, options: { issuer: https://auth.example.com, roles: realm_access.roles, identity: $.email, attributes: { plan: $.plan, tenant: org.tenant } } }\n  dynamic: { type: jwt, options: { keys: 'http://localhost:8080/.well-known/jwks.json' } }\n",
+        &[
+            ("north_http_server", HTTP_WITH_AUTHORIZATION),
+            (
+                "north_sse_kafka_mapping",
+                r#"{ type: sse-kafka, kind: proxy, routes: [ { when: [ { path: '/{topic}' } ], exit: south_kafka_client, with: { topic: "${guarded['authn_jwt'].attributes.tenant}-${params.topic}", filters: [ { key: "${guarded['authn_jwt'].identity}", headers: { plan: "${guarded['authn_jwt'].attributes.plan}" } } ] } } ] }"#,
+            ),
+        ],
+    ));
+    let jwt = plan.guards[0].jwt();
+    assert!(
+        matches!(&jwt.keys, JwtKeys::Url(url) if url == "https://auth.example.com/.well-known/jwks.json")
+    );
+    assert_eq!(jwt.roles_claim, "realm_access.roles");
+    assert_eq!(jwt.identity_claim, "email");
+    assert_eq!(
+        jwt.attributes,
+        [
+            ("plan".to_owned(), "plan".to_owned()),
+            ("tenant".to_owned(), "org.tenant".to_owned())
+        ]
+    );
+    assert_eq!(jwt.attribute("tenant"), Some("org.tenant"));
+    assert!(
+        matches!(&plan.guards[1].jwt().keys, JwtKeys::Url(url) if url == "http://localhost:8080/.well-known/jwks.json")
+    );
+    let route = &sse_kafka_routes(&plan)[0];
+    let mut params = Params::new();
+    assert!(route.when[0].match_path("/orders", &mut params));
+    assert_eq!(
+        route.topic.resolve_to_string(&params, &Session),
+        "acme-orders"
+    );
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["guards.dynamic: not used by any binding reachable from a tcp server"]
+    );
+
+    // Plain http to another host than loopback: a warning.
+    let plan = self::plan(&guarded_chain(
+        "  authn_jwt: { type: jwt, options: { issuer: 'http://auth.internal:8080' } }\n",
+        &[("north_http_server", HTTP_WITH_AUTHORIZATION)],
+    ));
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["guards.authn_jwt.options.issuer: keys are fetched from http://auth.internal:8080/.well-known/jwks.json over plain http: they can be replaced in transit; use https"]
+    );
+}
+
+#[test]
+fn hs256_oct_key_from_env_verifies_a_token() {
+    let text = guarded_chain(
+        "  authn_jwt: { type: jwt, options: { issuer: https://auth.example.com, keys: [ { kty: oct, kid: hs, alg: HS256, k: '${{env.JWT_SECRET}}' }, '{\"kty\":\"EC\",\"kid\":\"ec\",\"crv\":\"P-256\",\"x\":\"EC_X\",\"y\":\"EC_Y\"}' ] } }\n",
+        &[("north_http_server", HTTP_WITH_AUTHORIZATION)],
+    )
+    .replace("EC_X", RFC_EC_X)
+    .replace("EC_Y", RFC_EC_Y);
+    let env = |name: &str| (name == "JWT_SECRET").then(|| HS256_K.to_owned());
+    let plan = parse(&text, Path::new("/etc/zilla"), &env).unwrap();
+    let keys = inline_keys(&plan.guards[0]);
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.keys()[0].kty(), "oct");
+    assert_eq!(keys.keys()[1].kty(), "EC");
+    assert!(keys.keys()[1].fits(Alg::Es256));
+
+    let token = mint::hmac(
+        Alg::Hs256,
+        b"secret-secret-secret-secret-secr",
+        r#"{"alg":"HS256","kid":"hs"}"#,
+        r#"{"sub":"alice","iss":"https://auth.example.com","exp":1700000600,"scope":"proxy:stream"}"#,
+    )
+    .unwrap();
+    let jwt = plan.guards[0].jwt();
+    let expect = Expect {
+        issuer: jwt.issuer.as_deref(),
+        audience: jwt.audience.as_deref(),
+        leeway_secs: 0,
+    };
+    let mut scratch = [0u8; MAX_PAYLOAD];
+    let claims = verify(token.as_bytes(), keys, 1_700_000_000, &expect, &mut scratch).unwrap();
+    assert!(claims.has_roles(&jwt.roles_claim, &["proxy:stream"]));
+    assert_eq!(
+        claims.identity(&jwt.identity_claim).unwrap().to_string(),
+        "alice"
+    );
+}
+
+/// A directory of its own under the system temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("sse-kafka-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn jwks_file_is_read_and_checked_at_load() {
+    let dir = TempDir::new("jwks");
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"RSA","kid":"r","alg":"RS256","n":"{RFC_RSA_N}","e":"AQAB"}},{{"kty":"EC","kid":"e","crv":"P-256","x":"{RFC_EC_X}","y":"{RFC_EC_Y}","use":"sig"}},{{"kty":"OKP","kid":"ed","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}]}}"#
+    );
+    std::fs::write(dir.0.join("jwks.json"), jwks).unwrap();
+    std::fs::write(dir.0.join("empty.json"), r#"{"keys":[]}"#).unwrap();
+    let load_keys = |keys: &str| {
+        let text = guarded_chain(
+            &format!("  authn_jwt: {{ type: jwt, options: {{ keys: '{keys}' }} }}\n"),
+            &[("north_http_server", HTTP_WITH_AUTHORIZATION)],
+        );
+        parse(&text, &dir.0, &env)
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    let path = dir.0.join("jwks.json");
+    let plan = load_keys("file:jwks.json").unwrap();
+    assert!(matches!(&plan.guards[0].jwt().keys, JwtKeys::File(p) if *p == path));
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "guards.authn_jwt.options.keys: {}: key \"ed\" skipped: JWK kty is not RSA, EC or oct",
+            path.display()
+        )]
+    );
+    let absolute = format!("file://{}", path.display());
+    let plan = load_keys(&absolute).unwrap();
+    assert!(matches!(&plan.guards[0].jwt().keys, JwtKeys::File(p) if *p == path));
+
+    let at = "guards.authn_jwt.options.keys";
+    let missing = dir.0.join("missing.json");
+    assert_eq!(
+        load_keys("file:missing.json").unwrap_err(),
+        [format!(
+            "{at}: cannot read {}: No such file or directory (os error 2)",
+            missing.display()
+        )]
+    );
+    assert_eq!(
+        load_keys("file:empty.json").unwrap_err(),
+        [format!(
+            "{at}: {}: JWKS holds no usable key",
+            dir.0.join("empty.json").display()
+        )]
+    );
+    assert_eq!(
+        load_keys("file://host/jwks.json").unwrap_err(),
+        [format!("{at}: a file:// URL must name a local absolute path (file:///PATH); use file:PATH for a path relative to the configuration")]
+    );
+    assert_eq!(
+        load_keys("file:").unwrap_err(),
+        [format!("{at}: file: names no file")]
+    );
+}
+
+#[test]
+fn guard_errors_name_their_paths() {
+    let with_guard = |guard: &str| {
+        guarded_chain(
+            &format!("  g: {guard}\n"),
+            &[(
+                "north_http_server",
+                "{ type: http, kind: server, options: { authorization: { g: { credentials: { headers: { authorization: 'Bearer {credentials}' } } } } }, exit: north_sse_server }",
+            )],
+        )
+    };
+    let at = "guards.g";
+    assert_eq!(
+        errors(&with_guard("{ type: oauth, options: {} }")),
+        [format!("{at}.type: guard type \"oauth\" not supported")]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, vault: v }")),
+        [
+            format!("{at}.vault: unknown key"),
+            format!("{at}.options: required")
+        ]
+    );
+    assert_eq!(
+        errors(&with_guard("{ options: {} }")),
+        [format!("{at}.type: required")]
+    );
+    assert_eq!(
+        errors(&with_guard(
+            "{ type: jwt, options: { issuer: https://a.example, leeway: 5, challenge: -1, roles: 'a..b', identity: '', attributes: [ x ] } }"
+        )),
+        [
+            format!("{at}.options.leeway: unknown option"),
+            format!("{at}.options.challenge: -1 is out of range 0..=4294967295"),
+            format!("{at}.options.roles: claim path \"a..b\": expected names separated by '.'"),
+            format!("{at}.options.identity: claim path \"\": expected names separated by '.'"),
+            format!("{at}.options.attributes: expected a mapping, found a list"),
+        ]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, options: { audience: x } }")),
+        [format!(
+            "{at}.options.keys: required (or an issuer, whose /.well-known/jwks.json is then used)"
+        )]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, options: { issuer: auth.example.com } }")),
+        [format!("{at}.options.keys: required: issuer \"auth.example.com\" is not an https:// or http:// URL to take /.well-known/jwks.json from")]
+    );
+    assert_eq!(
+        errors(&with_guard(
+            "{ type: jwt, options: { keys: 'https:///jwks.json' } }"
+        )),
+        [format!(
+            "{at}.options.keys: \"https:///jwks.json\" is not a URL with a host"
+        )]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, options: { keys: jwks.json } }")),
+        [format!("{at}.options.keys: expected a JWKS URL (https://... or http://...), file:PATH or a list of JWKs, found \"jwks.json\"")]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, options: { keys: 42 } }")),
+        [format!("{at}.options.keys: expected a JWKS URL (https://... or http://...), file:PATH or a list of JWKs, found an integer")]
+    );
+    assert_eq!(
+        errors(&with_guard("{ type: jwt, options: { keys: [] } }")),
+        [format!("{at}.options.keys: expected at least one key")]
+    );
+
+    // Each key refused with its index and the library's reason.
+    let keys = format!(
+        "[ {{ kid: a, alg: RS256, n: {RFC_RSA_N}, e: AQAB }}, {{ kty: RSA, kid: b, e: AQAB }}, {{ kty: RSA, kid: c, n: AAAA, e: AQAB }}, {{ kty: EC, kid: d, crv: P-256, alg: RS256, x: {RFC_EC_X}, y: {RFC_EC_Y} }}, {{ kty: EC, kid: e, crv: P-521, x: {RFC_EC_X}, y: {RFC_EC_Y} }}, {{ kty: OKP, kid: f }}, {{ kty: oct, kid: g, alg: HS256, k: c2hvcnQ }}, {{ kty: oct, kid: h, k: 'not base64!' }}, '{{\"kty\": \"oct\"', {{ kty: [ RSA ] }}, {{ kty: RSA, kid: k, alg: XS256, n: {RFC_RSA_N}, e: AQAB }}, {{ kty: RSA, kid: l, n: {RFC_RSA_N}, e: AQAB, d: private }} ]"
+    );
+    let k = format!("{at}.options.keys");
+    assert_eq!(
+        errors(&with_guard(&format!(
+            "{{ type: jwt, options: {{ keys: {keys} }} }}"
+        ))),
+        [
+            format!("{k}[0].kty: required"),
+            format!("{k}[1]: JWK member n is missing"),
+            format!("{k}[2]: JWK key is too short for its algorithm"),
+            format!("{k}[3]: JWK alg does not fit its key type"),
+            format!("{k}[4]: JWK crv is not P-256 or P-384"),
+            format!("{k}[5]: JWK kty is not RSA, EC or oct"),
+            format!("{k}[6]: JWK key is too short for its algorithm"),
+            format!("{k}[7]: JWK member k is not base64url"),
+            format!("{k}[8]: JWK is not a well-formed JSON object"),
+            format!("{k}[9].kty: expected a string, found a list"),
+            format!("{k}[10]: JWK alg is not supported"),
+        ]
+    );
+    // A private member alone is a warning: the public part is used.
+    let plan = plan(&with_guard(&format!(
+        "{{ type: jwt, options: {{ keys: [ {{ kty: RSA, n: {RFC_RSA_N}, e: AQAB, d: private }} ] }} }}"
+    )));
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!("{k}[0].d: private key member ignored: only the public key is used (configure public keys only)")]
+    );
+}
+
+#[test]
+fn authorization_errors_name_their_paths() {
+    let with_http = |options: &str| {
+        guarded_chain(
+            &rsa_guard(),
+            &[(
+                "north_http_server",
+                &format!("{{ type: http, kind: server, options: {{ authorization: {options} }}, exit: north_sse_server }}"),
+            )],
+        )
+    };
+    let at = "bindings.north_http_server.options.authorization";
+    assert_eq!(
+        errors(&with_http(
+            "{ nope: { credentials: { headers: { authorization: 'Bearer {credentials}' } } } }"
+        )),
+        [format!("{at}.nope: unknown guard \"nope\"")]
+    );
+    assert_eq!(
+        errors(&with_http(
+            "{ authn_jwt: { credentials: { query: { t: '{credentials}' } } }, nope: {} }"
+        )),
+        [format!("{at}: expected exactly one guard, found 2")]
+    );
+    assert_eq!(
+        errors(&with_http("{}")),
+        [format!("{at}: expected exactly one guard, found 0")]
+    );
+    assert_eq!(
+        errors(&with_http("{ authn_jwt: { challenge: 1 } }")),
+        [
+            format!("{at}.authn_jwt.challenge: unknown key"),
+            format!("{at}.authn_jwt.credentials: required"),
+        ]
+    );
+    assert_eq!(
+        errors(&with_http("{ authn_jwt: { credentials: {} } }")),
+        [format!(
+            "{at}.authn_jwt.credentials: expected at least one of headers, query, cookies"
+        )]
+    );
+    let c = format!("{at}.authn_jwt.credentials");
+    assert_eq!(
+        errors(&with_http(
+            "{ authn_jwt: { credentials: { headers: { authorization: 'Basic {username}:{password}', x-a: 'Bearer', x-b: '{credentials}{credentials}' }, query: [ t ], cookies: { c: '{credential}' }, body: {} } } }"
+        )),
+        [
+            format!("{c}.body: unknown key"),
+            format!("{c}.cookies.c: \"{{credential}}\": expected exactly one {{credentials}}"),
+            format!("{c}.headers.authorization: \"Basic {{username}}:{{password}}\": Basic credentials ({{username}}, {{password}}) not supported"),
+            format!("{c}.headers.x-a: \"Bearer\": expected exactly one {{credentials}}"),
+            format!("{c}.headers.x-b: \"{{credentials}}{{credentials}}\": expected exactly one {{credentials}}"),
+            format!("{c}.query: expected a mapping, found a list"),
+        ]
+    );
+    // A guard that was itself refused: only its own error.
+    let text = guarded_chain(
+        "  authn_jwt: { type: jwt, options: {} }\n",
+        &[("north_http_server", HTTP_WITH_AUTHORIZATION)],
+    );
+    assert_eq!(
+        errors(&text),
+        ["guards.authn_jwt.options.keys: required (or an issuer, whose /.well-known/jwks.json is then used)"]
+    );
+}
+
+#[test]
+fn guarded_and_template_errors_name_their_paths() {
+    let text = guarded_chain(
+        &rsa_guard(),
+        &[
+            (
+                "north_http_server",
+                "{ type: http, kind: server, options: { authorization: { authn_jwt: { credentials: { headers: { authorization: 'Bearer {credentials}' } } } } }, routes: [ { guarded: { nope: [ read ] }, exit: north_sse_server } ] }",
+            ),
+            (
+                "north_sse_server",
+                "{ type: sse, kind: server, routes: [ { guarded: { authn_jwt: read }, exit: north_sse_kafka_mapping } ] }",
+            ),
+            (
+                "north_sse_kafka_mapping",
+                r#"{ type: sse-kafka, kind: proxy, routes: [ { guarded: { authn_jwt: [ read ], other: [ ] }, exit: south_kafka_client, with: { topic: "${guarded['authn_jwt'].attributes.tenant}", filters: [ { key: "${guarded['other'].identity}-${guarded['other'].identity}" } ] } } ] }"#,
+            ),
+        ],
+    );
+    let sk = "bindings.north_sse_kafka_mapping.routes[0]";
+    assert_eq!(
+        errors(&text),
+        [
+            "bindings.north_http_server.routes[0].guarded.nope: unknown guard \"nope\"".to_owned(),
+            "bindings.north_sse_server.routes[0].guarded.authn_jwt: expected a list, found a string".to_owned(),
+            format!("{sk}.guarded.other: unknown guard \"other\""),
+            format!("{sk}.with.topic: ${{guarded['authn_jwt'].attributes.tenant}}: guard \"authn_jwt\" declares no attribute \"tenant\" (Zilla would resolve it to an empty string; refused here because it can never resolve)"),
+            format!("{sk}.with.filters[0].key: unknown guard \"other\""),
+        ]
+    );
+
+    // http-filesystem routes stay unguarded.
+    let text = guarded_chain(
+        &rsa_guard(),
+        &[
+            ("north_http_server", "{ type: http, kind: server, exit: files }"),
+            (
+                "files",
+                "{ type: http-filesystem, kind: proxy, routes: [ { when: [ { path: '/{p}' } ], guarded: { authn_jwt: [] }, exit: www, with: { path: '${params.p}' } } ] }",
+            ),
+            ("www", "{ type: filesystem, kind: server, options: { location: /tmp } }"),
+        ],
+    );
+    assert_eq!(
+        errors(&text),
+        ["bindings.files.routes[0].guarded: not supported yet"]
+    );
+}
+
+#[test]
+fn guards_that_can_never_pass_are_warned() {
+    // No authorization on the http binding: the guarded sse route refuses every request and
+    // the identity template is always empty (Zilla loads this; so do we, with warnings).
+    let text = guarded_chain(
+        &rsa_guard(),
+        &[
+            (
+                "north_sse_server",
+                "{ type: sse, kind: server, routes: [ { guarded: { authn_jwt: [ read ] }, exit: north_sse_kafka_mapping } ] }",
+            ),
+            (
+                "north_sse_kafka_mapping",
+                r#"{ type: sse-kafka, kind: proxy, routes: [ { exit: south_kafka_client, with: { topic: t, filters: [ { headers: { user: "${guarded['authn_jwt'].identity}" } } ] } } ] }"#,
+            ),
+        ],
+    );
+    let plan = plan(&text);
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "bindings.north_sse_server.routes[0].guarded.authn_jwt: guard \"authn_jwt\" is not the authorization guard of bindings.north_http_server (it has no options.authorization): every request through it is refused",
+            "bindings.north_sse_kafka_mapping.routes[0].with.filters[0].headers.user: guard \"authn_jwt\" is not the authorization guard of bindings.north_http_server (it has no options.authorization): ${guarded['authn_jwt']...} is always empty",
+        ]
+    );
+
+    // Authorization with another guard.
+    let guards = format!(
+        "{}  other: {{ type: jwt, options: {{ issuer: https://other.example }} }}\n",
+        rsa_guard()
+    );
+    let text = guarded_chain(
+        &guards,
+        &[
+            (
+                "north_http_server",
+                "{ type: http, kind: server, options: { authorization: { other: { credentials: { cookies: { t: '{credentials}' } } } } }, routes: [ { guarded: { authn_jwt: [ ] }, exit: north_sse_server } ] }",
+            ),
+        ],
+    );
+    let plan = self::plan(&text);
+    let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["bindings.north_http_server.routes[0].guarded.authn_jwt: guard \"authn_jwt\" is not the authorization guard of bindings.north_http_server (it authorizes with guard \"other\"): every request through it is refused"]
     );
 }

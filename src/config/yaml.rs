@@ -2,8 +2,7 @@
 //! (`bindings.north_http_server.routes[0].when[1].headers`), collecting all of them.
 //!
 //! Scalars are read through [`Cx`], which applies `${{env.NAME}}` substitution at the moment a
-//! value is used, so unsupported sections (vaults, guards) never raise variable errors of their
-//! own.
+//! value is used, so unsupported sections (vaults) never raise variable errors of their own.
 
 use yaml_rust2::yaml::Hash;
 use yaml_rust2::Yaml;
@@ -90,7 +89,7 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn describe(yaml: &Yaml) -> &'static str {
+pub(super) fn describe(yaml: &Yaml) -> &'static str {
     match yaml {
         Yaml::Real(_) => "a number",
         Yaml::Integer(_) => "an integer",
