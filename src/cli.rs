@@ -24,6 +24,7 @@ OPTIONS:
         --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
         --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
         --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
+        --cache-age SECS         seconds a fetched record stays in the cache (default 3600, 0 = no bound)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
@@ -111,6 +112,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024)
             }
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
+            "--cache-age" => run.settings.cache_age_secs = number(name, &value()?)? as u64,
             "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
             "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),

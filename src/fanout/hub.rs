@@ -31,6 +31,8 @@ pub struct Settings {
     pub stream_budget: usize,
     /// Bytes of recent chunks kept per partition for replay (the cache).
     pub cache_bytes: usize,
+    /// Seconds a fetched chunk stays in the cache; 0 = no age bound.
+    pub cache_age_secs: u64,
     /// Idle comment interval in seconds; 0 disables it.
     pub heartbeat_secs: u64,
     /// How long a request waits for topic metadata before 404 / 503.
@@ -44,6 +46,7 @@ impl Default for Settings {
         Self {
             stream_budget: 1 << 20,
             cache_bytes: 64 << 20,
+            cache_age_secs: 3600,
             heartbeat_secs: 15,
             metadata_timeout: Duration::from_secs(5),
             view_linger_secs: 30,
@@ -315,6 +318,14 @@ impl Hub {
             }
         }
         self.drop_idle_views();
+        self.evict_aged();
+    }
+
+    pub fn cache_bounds(&self) -> super::cache::Bounds {
+        super::cache::Bounds {
+            bytes: self.settings.cache_bytes,
+            age_secs: self.settings.cache_age_secs,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`owner`), per-worker topic views with the cache mirror and delivery (`view`), filters,
 //! event encoding, and the state a stream shares with its connection (`stream_io`).
 
+pub mod cache;
 pub mod compaction;
 pub mod encode;
 pub mod filter;

@@ -19,6 +19,7 @@ use crate::kafka::chunk::Chunk;
 use crate::kafka::client::{EARLIEST, LATEST};
 use crate::kafka::error::KafkaError;
 use crate::kafka::fetch::{fetch, FetchPosition, Outcome};
+use super::cache::evict;
 use super::compaction::KeyIndex;
 use crate::metrics::PartitionGauge;
 
@@ -217,7 +218,7 @@ impl Hub {
 
     /// Appends a fetched chunk to the cache and to every subscribed worker.
     fn publish(&mut self, key: &PartKey, chunk: Chunk) {
-        let cap = self.settings.cache_bytes;
+        let bounds = self.cache_bounds();
         let Some(op) = self.owned.get_mut(key) else {
             return;
         };
@@ -233,11 +234,7 @@ impl Hub {
         let before = op.cache_bytes;
         op.cache_bytes += chunk.size;
         op.cache.push_back(chunk.clone());
-        while op.cache_bytes > cap && op.cache.len() > 1 {
-            if let Some(c) = op.cache.pop_front() {
-                op.cache_bytes -= c.size;
-            }
-        }
+        evict(&mut op.cache, &mut op.cache_bytes, bounds);
         if let Some(g) = &op.gauge {
             g.position.set(op.fetch_pos);
             g.high_watermark.set(op.latest);
@@ -255,6 +252,16 @@ impl Hub {
                 },
             );
         }
+    }
+
+    /// Applies the cache's age bound to every owned partition (quiet ones included).
+    pub(super) fn evict_owned(&mut self) {
+        let bounds = self.cache_bounds();
+        let mut released = 0;
+        for op in self.owned.values_mut() {
+            released += evict(&mut op.cache, &mut op.cache_bytes, bounds);
+        }
+        self.metrics.cache_bytes.add(-(released as i64));
     }
 
     /// The positions a fetch loop for `leader` should ask for now.

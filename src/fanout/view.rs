@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use proto::event_id::IdTemplate;
 
+use super::cache::{evict, Bounds};
 use super::compaction::{KeyIndex, Latest, Replay};
 use super::filter::{matches_any, Filter};
 use super::hub::{flush, Hub, OpenError, OpenRequest, SharedHub, Stream, ViewKey};
@@ -70,12 +71,8 @@ impl PartView {
         self.mirror.get(i)
     }
 
-    fn evict(&mut self, cap: usize) {
-        while self.bytes > cap && self.mirror.len() > 1 {
-            if let Some(c) = self.mirror.pop_front() {
-                self.bytes -= c.size;
-            }
-        }
+    fn evict(&mut self, bounds: Bounds) {
+        evict(&mut self.mirror, &mut self.bytes, bounds);
     }
 }
 
@@ -432,7 +429,7 @@ impl Hub {
 
     pub(super) fn on_append(&mut self, key: &PartKey, chunk: Arc<Chunk>) {
         let vkey = (key.cluster, key.topic.clone());
-        let cap = self.settings.cache_bytes;
+        let bounds = self.cache_bounds();
         let now = self.now;
         let Hub {
             views,
@@ -474,7 +471,7 @@ impl Hub {
         part.latest = part.latest.max(chunk.stable_offset);
         part.bytes += chunk.size;
         part.mirror.push_back(chunk);
-        part.evict(cap);
+        part.evict(bounds);
         view.progress[i].1 = part.head;
         let pumps: Vec<usize> = view.catching_up.clone();
         for slot in pumps {
@@ -698,6 +695,17 @@ impl Hub {
         if let Some(s) = self.streams.get(stream.slot) {
             s.io.borrow_mut().wake();
         }
+    }
+
+    /// Applies the cache's age bound to every mirror and owned cache (quiet partitions too).
+    pub(super) fn evict_aged(&mut self) {
+        let bounds = self.cache_bounds();
+        for view in self.views.values_mut() {
+            for part in &mut view.parts {
+                part.evict(bounds);
+            }
+        }
+        self.evict_owned();
     }
 
     /// Drops views nobody used for `view_linger_secs`, unsubscribing from their owners.

@@ -34,6 +34,8 @@ pub struct Chunk {
     buffers: Vec<Bytes>,
     /// Bytes held (for cache accounting).
     pub size: usize,
+    /// When it was fetched (`fanout::cache::clock_secs`), for the cache's age bound.
+    pub fetched_at: u64,
 }
 
 #[derive(Debug)]
@@ -63,6 +65,7 @@ impl Chunk {
             records: Vec::new(),
             buffers: Vec::new(),
             size: 0,
+            fetched_at: crate::fanout::cache::clock_secs(),
         }
     }
 
