@@ -1,6 +1,7 @@
 //! `sse-kafka`: streams Kafka topics to web clients as Server-Sent Events, a drop-in for Zilla's
 //! sse-kafka proxy, thread-per-core on io_uring.
 
+mod auth;
 mod cli;
 mod config;
 mod fanout;

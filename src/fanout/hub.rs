@@ -20,6 +20,9 @@ use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
 use crate::config::plan::DefaultOffset;
 use crate::kafka::client::ClusterClient;
+use super::expiry::Wheel;
+use crate::auth::keys::Keys;
+use crate::auth::session::{now_secs, Session};
 use crate::metrics::{Ended, Registry, WorkerMetrics};
 use crate::runtime::mesh::Mesh;
 use crate::runtime::signal::Signal;
@@ -66,6 +69,44 @@ pub struct OpenRequest {
     pub chunked: bool,
     /// Index into `metrics::HTTP_VERSIONS`.
     pub version: usize,
+    /// The request's verified token, when a guard authorized it: its expiry ends the stream.
+    pub session: Option<Session>,
+}
+
+/// A guarded stream's token: when to challenge, when to end.
+pub(super) struct StreamAuth {
+    guard: String,
+    identity: Option<String>,
+    roles: Vec<String>,
+    challenge: Option<u64>,
+    expires_at: i64,
+    challenged: bool,
+    /// The wheel deadline in force (older wheel entries are stale).
+    next: i64,
+}
+
+impl StreamAuth {
+    fn from_session(s: &Session) -> Option<Self> {
+        let exp = s.exp?;
+        let mut auth = StreamAuth {
+            guard: s.guard.clone(),
+            identity: s.identity.clone(),
+            roles: s.roles.clone(),
+            challenge: s.challenge,
+            expires_at: exp,
+            challenged: false,
+            next: exp,
+        };
+        auth.next = auth.challenge_at().unwrap_or(exp);
+        Some(auth)
+    }
+
+    /// Challenges go to streams whose token has a subject, `challenge` seconds before expiry.
+    fn challenge_at(&self) -> Option<i64> {
+        let lead = self.challenge.filter(|&c| c > 0)?;
+        self.identity.as_ref()?;
+        Some(self.expires_at - lead as i64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +134,7 @@ pub(super) struct Stream {
     pub backfilling: Vec<bool>,
     /// Latest-per-key replay of a compacted topic, before catching up.
     pub replay: Option<super::compaction::Replay>,
+    pub auth: Option<StreamAuth>,
 }
 
 pub(super) type ViewKey = (usize, Arc<str>);
@@ -123,6 +165,10 @@ pub struct Hub {
     pub shutdown: Signal<()>,
     pub metrics: Arc<WorkerMetrics>,
     pub registry: Arc<Registry>,
+    /// Guard verification keys.
+    pub keys: Arc<Keys>,
+    wheel: Wheel,
+    due: Vec<(i64, StreamKey)>,
     /// Partitions whose fetch loop has a metadata refresh pending.
     pub(super) fetch_loops: HashMap<(usize, i32), ()>,
 }
@@ -136,6 +182,7 @@ impl Hub {
         clusters: Vec<Rc<ClusterClient>>,
         settings: Settings,
         registry: Arc<Registry>,
+        keys: Arc<Keys>,
     ) -> SharedHub {
         let workers = mesh.workers();
         let metrics = registry.workers[worker].clone();
@@ -161,6 +208,9 @@ impl Hub {
             shutdown: Signal::new(),
             metrics,
             registry,
+            keys,
+            wheel: Wheel::default(),
+            due: Vec::new(),
             fetch_loops: HashMap::new(),
         }))
     }
@@ -247,7 +297,11 @@ impl Hub {
             version: req.version,
             backfilling: Vec::new(),
             replay: None,
+            auth: req.session.as_ref().and_then(StreamAuth::from_session),
         });
+        if let Some(next) = self.streams[slot].auth.as_ref().map(|a| a.next) {
+            self.wheel.schedule(next, StreamKey { slot, generation });
+        }
         self.metrics.streams_opened[req.version].inc();
         (StreamKey { slot, generation }, io)
     }
@@ -269,6 +323,7 @@ impl Hub {
             Some(EndReason::Budget) => Ended::Budget,
             Some(EndReason::Shutdown) => Ended::Shutdown,
             Some(EndReason::Upstream) => Ended::Error,
+            Some(EndReason::Expiry) => Ended::Expiry,
             Some(EndReason::Client) | None => Ended::Client,
         });
         if let Some(view) = self.views.get_mut(&s.view) {
@@ -319,6 +374,72 @@ impl Hub {
         }
         self.drop_idle_views();
         self.evict_aged();
+        self.expire();
+    }
+
+    /// Challenges and ends guarded streams whose time has come.
+    fn expire(&mut self) {
+        let now = now_secs();
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.advance(now, &mut due);
+        for (deadline, key) in due.drain(..) {
+            let Some(s) = self
+                .streams
+                .get_mut(key.slot)
+                .filter(|s| s.generation == key.generation)
+            else {
+                continue;
+            };
+            let Some(auth) = s.auth.as_mut().filter(|a| a.next == deadline) else {
+                continue;
+            };
+            if now >= auth.expires_at {
+                s.io.borrow_mut().finish(EndReason::Expiry);
+                continue;
+            }
+            if !auth.challenged {
+                auth.challenged = true;
+                let mut io = s.io.borrow_mut();
+                let was_empty = io.pending() == 0;
+                // Over budget means the stream is being cut anyway.
+                if io.push(proto::sse::CHALLENGE_EVENT, self.now) && was_empty {
+                    io.wake();
+                }
+            }
+            auth.next = auth.expires_at;
+            self.wheel.schedule(auth.next, key);
+        }
+        self.due = due;
+    }
+
+    /// A challenge response on the stream's connection: a token for the same identity, with a
+    /// later expiry and roles no narrower, extends the stream. Returns whether it did.
+    pub fn reauthorize(&mut self, key: StreamKey, new: &Session) -> bool {
+        let Some(s) = self
+            .streams
+            .get_mut(key.slot)
+            .filter(|s| s.generation == key.generation)
+        else {
+            return false;
+        };
+        let Some(auth) = s.auth.as_mut() else {
+            return false;
+        };
+        let same = new.guard == auth.guard && new.identity.is_some() && new.identity == auth.identity;
+        let wider = auth.roles.iter().all(|r| new.roles.contains(r));
+        let later = new.exp.is_none_or(|e| e > auth.expires_at);
+        if !(same && wider && later) {
+            return false;
+        }
+        match StreamAuth::from_session(new) {
+            Some(next) => {
+                *auth = next;
+                let at = auth.next;
+                self.wheel.schedule(at, key);
+            }
+            None => s.auth = None, // the new token never expires
+        }
+        true
     }
 
     pub fn cache_bounds(&self) -> super::cache::Bounds {

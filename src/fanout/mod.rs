@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod compaction;
 pub mod encode;
+pub mod expiry;
 pub mod filter;
 pub mod hub;
 pub mod message;

@@ -52,6 +52,8 @@ pub enum EndReason {
     Shutdown,
     /// Kafka failed in a way the stream cannot survive (e.g. the topic was deleted).
     Upstream,
+    /// The token authorizing the stream expired without a challenge response.
+    Expiry,
 }
 
 pub struct StreamIo {

@@ -31,6 +31,7 @@ fn live_delivery_allocates_nothing_per_event() {
         Vec::new(),
         Settings::default(),
         crate::metrics::Registry::new(1),
+        Default::default(),
     );
     let mut h = hub.borrow_mut();
     let topic: Arc<str> = h.intern("t");
@@ -68,6 +69,7 @@ fn live_delivery_allocates_nothing_per_event() {
         default_offset: DefaultOffset::Historical,
         chunked: true,
         version: 0,
+        session: None,
     };
     let mut ios = Vec::new();
     for _ in 0..STREAMS {

@@ -128,6 +128,15 @@ pub async fn serve<S: Transport>(
                     Next::KeepAlive
                 }
             }
+            Action::Challenge(_) => {
+                // Over HTTP/1.1 the challenge response arrives on another connection than the
+                // streams it would extend (the reference behaves the same): answered, no effect.
+                if write_status(&mut stream, 204, &[], close).await.is_err() || close {
+                    Next::Close
+                } else {
+                    Next::KeepAlive
+                }
+            }
             Action::Sse(plan, cors) => {
                 drop(buf);
                 let Some(ticket) = admission.admit(peer.ip()) else {
@@ -337,7 +346,12 @@ async fn write_stream<S: Transport>(
             let mut s = io.borrow_mut();
             if matches!(
                 s.end,
-                Some(EndReason::Client | EndReason::Budget | EndReason::Upstream)
+                Some(
+                    EndReason::Client
+                        | EndReason::Budget
+                        | EndReason::Upstream
+                        | EndReason::Expiry
+                )
             ) {
                 return Poll::Ready(None);
             }

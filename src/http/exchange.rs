@@ -3,6 +3,7 @@
 //! connection code serializes the answer.
 
 use super::files::{answer, FileAnswer};
+use crate::auth::session::{authenticate, Credentials, Session};
 use super::head::Head;
 use super::route::{route, Exit, Routed};
 use super::sse::{plan_sse, Reject, SsePlan};
@@ -22,12 +23,31 @@ pub enum Action {
         cors: Cors,
     },
     Sse(SsePlan, Cors),
+    /// A challenge response (`POST`, `content-type: application/x-challenge-response`): always
+    /// answered 204; on HTTP/2 a valid token re-authorizes the connection's streams.
+    Challenge(Option<Session>),
 }
+
+const CHALLENGE_RESPONSE: &[u8] = b"application/x-challenge-response";
 
 /// Decides the answer; `version` indexes `metrics::HTTP_VERSIONS` (0 HTTP/1.1, 1 HTTP/2).
 pub fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub, version: usize) -> Action {
-    match route(http, req) {
+    let keys = hub.borrow().keys.clone();
+    let creds = authenticate(http.authorization.as_ref(), &keys, req);
+    if http.authorization.is_some()
+        && req.method() == "POST"
+        && req
+            .header("content-type")
+            .is_some_and(|v| v.eq_ignore_ascii_case(CHALLENGE_RESPONSE))
+    {
+        return Action::Challenge(match creds {
+            Credentials::Valid(s) => Some(s),
+            _ => None,
+        });
+    }
+    match route(http, req, &creds) {
         Routed::NotFound => Action::Status(404, Vec::new()),
+        Routed::Unauthorized => Action::Status(401, Vec::new()),
         Routed::Forbidden => Action::Status(403, Vec::new()),
         Routed::Preflight(cors) => Action::Status(204, cors),
         Routed::Exit(Exit::Files(svc), cors) => match answer(&svc, req) {
@@ -50,7 +70,7 @@ pub fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub, version: usiz
                 .iter()
                 .map(|c| c.name.clone())
                 .collect();
-            match plan_sse(&svc, req, &clusters) {
+            match plan_sse(&svc, req, &clusters, creds.session()) {
                 Ok(mut plan) => {
                     if plan.malformed_id {
                         hub.borrow().metrics.malformed_ids.inc();

@@ -168,6 +168,16 @@ fn handle_events(
                         head_only,
                         cors,
                     } => respond_file(state, id, content_type, body, head_only, &cors, hub),
+                    Action::Challenge(session) => {
+                        if let Some(new) = session {
+                            let keys: Vec<StreamKey> =
+                                state.borrow().bodies.values().filter_map(|b| b.key).collect();
+                            let mut h = hub.borrow_mut();
+                            let extended = keys.into_iter().filter(|&k| h.reauthorize(k, &new)).count();
+                            crate::debug!("challenge response extended {extended} streams");
+                        }
+                        respond_status(state, id, 204, &Vec::new());
+                    }
                     Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
                         None => respond_status(state, id, 503, &cors),
                         Some(ticket) => {
@@ -400,6 +410,12 @@ fn gather(
             }
             Some(EndReason::Upstream) => {
                 h2.reset_stream(id, ErrorCode::INTERNAL_ERROR, out);
+                finished.push(id);
+                continue;
+            }
+            Some(EndReason::Expiry) => {
+                // The token expired unanswered: RST_STREAM(NO_ERROR), as the reference does.
+                h2.reset_stream(id, ErrorCode::NO_ERROR, out);
                 finished.push(id);
                 continue;
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::head::Head;
+use crate::auth::session::{permits, Credentials};
 
 use crate::config::plan::{AccessControl, HttpExit, HttpService};
 
@@ -11,6 +12,8 @@ use crate::config::plan::{AccessControl, HttpExit, HttpService};
 pub enum Routed {
     /// No route matches: 404.
     NotFound,
+    /// A guarded route matches but the request has no credentials: 401.
+    Unauthorized,
     /// CORS refused the origin (or method / headers): 403.
     Forbidden,
     /// A CORS preflight, answered 204 with these headers.
@@ -34,17 +37,31 @@ fn pseudo<'r>(req: &'r dyn Head, name: &str) -> Option<&'r str> {
     }
 }
 
-pub fn route(http: &HttpService, req: &dyn Head) -> Routed {
+/// Routes through the http binding. The first route whose condition matches and whose guards
+/// the request's credentials satisfy wins; a matching route refused for lack of credentials is
+/// 401, for refused or insufficient ones 403 (reference 2.8).
+pub fn route(http: &HttpService, req: &dyn Head, creds: &Credentials) -> Routed {
+    let mut refused = false;
     let exit = http.routes.iter().find(|r| {
-        r.when.is_empty()
+        let matches = r.when.is_empty()
             || r.when.iter().any(|c| {
                 c.headers
                     .iter()
                     .all(|(name, glob)| pseudo(req, name).is_some_and(|v| glob.matches(v)))
-            })
+            });
+        if !matches {
+            return false;
+        }
+        let permitted = permits(creds.session(), &r.guarded, req.method(), req.path());
+        refused |= !permitted;
+        permitted
     });
     let Some(route) = exit else {
-        return Routed::NotFound;
+        return match (refused, creds) {
+            (false, _) => Routed::NotFound,
+            (true, Credentials::Missing | Credentials::NotAsked) => Routed::Unauthorized,
+            (true, _) => Routed::Forbidden,
+        };
     };
     let exit = match &route.exit {
         HttpExit::Sse(s) => Exit::Sse(s.clone()),

@@ -7,7 +7,8 @@ use proto::http1::{percent_decode_form, query_param};
 
 use super::head::Head;
 
-use crate::config::pattern::{NoGuard, Params};
+use crate::auth::session::{permits, Session};
+use crate::config::pattern::{Guarded, NoGuard, Params};
 use crate::config::plan::SseService;
 use crate::fanout::filter::Filter;
 use crate::fanout::hub::OpenRequest;
@@ -26,21 +27,29 @@ pub struct SsePlan {
 }
 
 /// Resolves an SSE request; `clusters` are the hub's cluster names in plan order.
-pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result<SsePlan, Reject> {
+pub fn plan_sse(
+    svc: &SseService,
+    req: &dyn Head,
+    clusters: &[String],
+    session: Option<&Session>,
+) -> Result<SsePlan, Reject> {
     if req.method() != "GET" {
         return Err(Reject(405));
     }
     let last_id = last_event_id(req)?;
     let path = req.path();
-    let Some(sse_route) = svc
-        .routes
-        .iter()
-        .find(|r| r.when.is_empty() || r.when.iter().any(|g| g.matches(path)))
-    else {
+    // A route whose guard refuses the request is skipped like one that does not match: 404.
+    let allowed = |guarded| permits(session, guarded, "GET", path);
+    let Some(sse_route) = svc.routes.iter().find(|r| {
+        (r.when.is_empty() || r.when.iter().any(|g| g.matches(path))) && allowed(&r.guarded)
+    }) else {
         return Err(Reject(404));
     };
     let mut params = Params::new();
     let route = sse_route.exit.routes.iter().find(|r| {
+        if !allowed(&r.guarded) {
+            return false;
+        }
         if r.when.is_empty() {
             params.clear();
             return true;
@@ -53,7 +62,11 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
     let Some(route) = route else {
         return Err(Reject(404));
     };
-    let topic = route.topic.resolve_to_string(&params, &NoGuard);
+    let guard: &dyn Guarded = match session {
+        Some(s) => s,
+        None => &NoGuard,
+    };
+    let topic = route.topic.resolve_to_string(&params, guard);
     if topic.is_empty() {
         return Err(Reject(404));
     }
@@ -73,14 +86,14 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
             key: f
                 .key
                 .as_ref()
-                .map(|k| k.resolve_to_string(&params, &NoGuard).into_bytes()),
+                .map(|k| k.resolve_to_string(&params, guard).into_bytes()),
             headers: f
                 .headers
                 .iter()
                 .map(|(n, v)| {
                     (
                         n.as_bytes().to_vec(),
-                        v.resolve_to_string(&params, &NoGuard).into_bytes(),
+                        v.resolve_to_string(&params, guard).into_bytes(),
                     )
                 })
                 .collect(),
@@ -114,6 +127,7 @@ pub fn plan_sse(svc: &SseService, req: &dyn Head, clusters: &[String]) -> Result
             start,
             chunked: !req.wants_close(),
             version: 0,
+            session: session.cloned(),
         },
         malformed_id,
         timestamp_ext,

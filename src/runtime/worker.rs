@@ -20,6 +20,7 @@ use crate::fanout::hub::SharedHub;
 use crate::http::admission::{Admission, Limits};
 use crate::http::h2::serve_h2;
 use crate::http::tls::TlsServer;
+use crate::auth::keys::Keys;
 use crate::metrics::Registry;
 
 /// How long a worker waits for its streams to finish after a shutdown request.
@@ -87,6 +88,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     let mesh = Mesh::new(workers);
     let registry = Registry::new(workers);
     let admission = Admission::new(opts.limits);
+    let keys = Keys::start(&plan.guards)?;
     for endpoint in &plan.prometheus {
         let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
         let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
@@ -121,6 +123,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let settings = opts.settings.clone();
         let registry = registry.clone();
         let admission = admission.clone();
+        let keys = keys.clone();
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
@@ -146,6 +149,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                     mesh,
                     registry,
                     admission,
+                    keys,
                 };
                 rt.block_on(worker_main(id, listeners, clusters, settings, shared));
             })
@@ -164,6 +168,7 @@ struct Shared {
     mesh: Arc<Mesh>,
     registry: Arc<Registry>,
     admission: Arc<Admission>,
+    keys: Arc<Keys>,
 }
 
 async fn worker_main(
@@ -177,12 +182,13 @@ async fn worker_main(
         mesh,
         registry,
         admission,
+        keys,
     } = shared;
     let clients = clusters
         .iter()
         .map(|c| ClusterClient::new(c.name.clone(), c.servers.clone()))
         .collect();
-    let hub = Hub::new(id, mesh.clone(), clients, settings, registry);
+    let hub = Hub::new(id, mesh.clone(), clients, settings, registry, keys);
     for (index, c) in clusters.iter().enumerate() {
         for (topic, hint) in &c.bootstrap {
             monoio::spawn(bootstrap_topic(hub.clone(), index, topic.clone(), *hint));
