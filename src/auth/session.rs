@@ -133,7 +133,7 @@ pub fn permits(
             s.guard == guard.name
                 && roles.iter().all(|role| {
                     let role = role.replace("${method}", method).replace("${path}", path);
-                    s.roles.iter().any(|r| *r == role)
+                    s.roles.contains(&role)
                 })
         })
     })

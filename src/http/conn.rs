@@ -179,6 +179,7 @@ pub async fn serve<S: Transport>(
 
 /// A request head, examined without awaiting (so the parser's header array never lives in
 /// the connection's future).
+#[allow(clippy::large_enum_variant)] // short-lived, on the stack, never stored
 enum Examined {
     Incomplete,
     H2Preface,
