@@ -55,6 +55,7 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
     Plan {
         name: None,
         listeners: vec![Listener {
+            tls: None,
             binding: "north_tcp_server".to_owned(),
             addr: listen,
             http,

@@ -34,7 +34,7 @@ pub(super) fn read(
     let name = top.get("name").and_then(|n| n.string(&mut cx));
     let guards = guard::read_guards(&mut cx, &top, base_dir);
     let plan_guards = guards.built.clone();
-    refuse_entries(&mut cx, &top, "vaults");
+    let vaults = super::tls::read_vaults(&mut cx, &top, base_dir);
     let telemetry = top
         .get("telemetry")
         .map(|node| read_telemetry(&mut cx, &node))
@@ -46,7 +46,14 @@ pub(super) fn read(
     else {
         return Err(cx.errors);
     };
-    let mut loader = Loader::new(cx, base_dir.to_owned(), name.clone(), guards, &bindings);
+    let mut loader = Loader::new(
+        cx,
+        base_dir.to_owned(),
+        name.clone(),
+        guards,
+        vaults,
+        &bindings,
+    );
     let resolved = loader.resolve(&bindings.path);
     let mut cx = loader.cx;
     if !cx.errors.is_empty() {
@@ -64,15 +71,6 @@ pub(super) fn read(
     })
 }
 
-/// `vaults:`: every entry is `not supported yet`.
-fn refuse_entries(cx: &mut Cx, top: &Map, key: &str) {
-    let Some(map) = top.get(key).and_then(|n| n.map(cx)) else {
-        return;
-    };
-    for (_, node) in map.entries(cx) {
-        cx.error(&node.path, "not supported yet");
-    }
-}
 
 #[derive(Default)]
 struct Telemetry {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::files::FilesystemRoot;
 use super::kafka::KafkaNode;
 use super::plan::{
-    FileService, Guard, HttpService, KafkaCluster, Listener, SseKafkaService, SseService,
+    FileService, Guard, HttpService, KafkaCluster, Listener, SseKafkaService, SseService, TlsPlan,
 };
 use super::tcp::TcpClient;
 use super::yaml::{Cx, Key, Map, Node};
@@ -20,7 +20,7 @@ use super::yaml::{Cx, Key, Map, Node};
 pub(super) enum Kind {
     TcpServer,
     TcpClient,
-    /// Known, refused as a whole (`tls binding not supported yet`); exits to it stay silent.
+    /// A `tls` server binding.
     Tls,
     HttpServer,
     SseServer,
@@ -37,6 +37,7 @@ impl Kind {
     fn kinds_of(type_name: &str) -> Option<&'static [(&'static str, Kind)]> {
         Some(match type_name {
             "tcp" => &[("server", Kind::TcpServer), ("client", Kind::TcpClient)],
+            "tls" => &[("server", Kind::Tls)],
             "http" => &[("server", Kind::HttpServer)],
             "sse" => &[("server", Kind::SseServer)],
             "sse-kafka" => &[("proxy", Kind::SseKafkaProxy)],
@@ -55,7 +56,7 @@ impl Kind {
         match self {
             Kind::TcpServer => "a tcp server",
             Kind::TcpClient => "a tcp client",
-            Kind::Tls => "a tls",
+            Kind::Tls => "a tls server",
             Kind::HttpServer => "an http server",
             Kind::SseServer => "an sse server",
             Kind::SseKafkaProxy => "an sse-kafka proxy",
@@ -115,6 +116,7 @@ pub(super) struct Memo {
     pub kafka_nodes: HashMap<usize, Option<KafkaNode>>,
     pub kafka_chains: HashMap<usize, Option<Arc<KafkaCluster>>>,
     pub tcp_clients: HashMap<usize, Option<TcpClient>>,
+    pub tls: HashMap<usize, Option<(Arc<TlsPlan>, Arc<HttpService>)>>,
     /// Deduplicated by kafka client binding index.
     pub clusters: Vec<(usize, Arc<KafkaCluster>)>,
 }
@@ -131,6 +133,8 @@ pub(super) struct Loader<'y, 'e> {
     pub guard_names: Vec<String>,
     /// The guards read without error.
     pub guards: Vec<Arc<Guard>>,
+    /// `vaults:` by name.
+    pub vaults: super::tls::Vaults,
     /// Bindings being read, outermost first: an exit back into this list is a cycle.
     building: Vec<usize>,
     /// Bindings read so far.
@@ -151,6 +155,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         base_dir: PathBuf,
         namespace: Option<String>,
         guards: super::guard::Guards,
+        vaults: super::tls::Vaults,
         bindings: &Map<'y>,
     ) -> Loader<'y, 'e> {
         let mut table = Vec::new();
@@ -179,6 +184,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             index,
             guard_names: guards.declared,
             guards: guards.built,
+            vaults,
             building: Vec::new(),
             visited: HashSet::new(),
             memo: Memo::default(),
@@ -215,7 +221,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             let Some(kind) = self.bindings[idx].kind else {
                 continue;
             };
-            if reached.contains(&idx) || kind == Kind::Tls {
+            if reached.contains(&idx) {
                 continue;
             }
             self.read_unreachable(idx, kind);
@@ -242,7 +248,10 @@ impl<'y, 'e> Loader<'y, 'e> {
 
     fn read_unreachable(&mut self, idx: usize, kind: Kind) {
         match kind {
-            Kind::TcpServer | Kind::Tls => {}
+            Kind::TcpServer => {}
+            Kind::Tls => {
+                self.tls_server(idx);
+            }
             Kind::TcpClient => {
                 self.tcp_client(idx);
             }
@@ -326,9 +335,6 @@ impl<'y, 'e> Loader<'y, 'e> {
             return None;
         }
         let kind = kind?;
-        if kind == Kind::Tls {
-            return None;
-        }
         if !wanted.contains(&kind) {
             self.cx.error(
                 &exit.path,
@@ -410,10 +416,7 @@ impl<'y, 'e> Loader<'y, 'e> {
 /// `type` and `kind` of a binding; reports unsupported ones.
 fn read_kind(cx: &mut Cx, path: &str, map: &Map) -> Option<Kind> {
     let type_name = map.require(cx, "type")?.string(cx)?;
-    if type_name == "tls" {
-        cx.error(path, "tls binding not supported yet");
-        return Some(Kind::Tls);
-    }
+    let _ = path;
     let Some(kinds) = Kind::kinds_of(&type_name) else {
         cx.error(
             &map.key_path("type"),
@@ -436,14 +439,16 @@ fn read_kind(cx: &mut Cx, path: &str, map: &Map) -> Option<Kind> {
 
 /// The keys a binding itself may have.
 fn check_binding_keys(cx: &mut Cx, kind: Kind, map: &Map) {
-    if kind == Kind::Tls {
-        return;
-    }
+    let vault = if kind == Kind::Tls {
+        Key::Known
+    } else {
+        Key::NotSupported
+    };
     let mut spec = vec![
         ("type", Key::Known),
         ("kind", Key::Known),
         ("telemetry", Key::Known),
-        ("vault", Key::NotSupported),
+        ("vault", vault),
         ("catalog", Key::NotSupported),
         ("entry", Key::NotSupported),
     ];

@@ -23,6 +23,7 @@ mod kafka;
 mod loader;
 mod sse;
 mod tcp;
+mod tls;
 mod with;
 mod yaml;
 

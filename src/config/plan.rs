@@ -33,12 +33,43 @@ pub struct PrometheusEndpoint {
     pub path: String,
 }
 
+/// A `tls` server binding with its `filesystem` vault's keys.
+#[derive(Debug)]
+pub struct TlsPlan {
+    pub binding: String,
+    /// One identity without an SNI name (served to every client), or one per SNI name.
+    pub identities: Vec<TlsIdentity>,
+    /// ALPN protocols offered, in preference order (`h2`, `http/1.1`).
+    pub alpn: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct TlsIdentity {
+    pub sni: Option<String>,
+    pub source: KeySource,
+}
+
+/// Where a certificate chain and its key are read from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A PKCS#12 keystore entry (`alias`, or its only private key when `None`).
+    Pkcs12 {
+        path: PathBuf,
+        password: String,
+        alias: Option<String>,
+    },
+    /// PEM files (our extension of the filesystem vault: `type: pem`, `store`, `key`).
+    Pem { cert: PathBuf, key: PathBuf },
+}
+
 #[derive(Debug, Clone)]
 pub struct Listener {
     /// The tcp server binding name (e.g. `north_tcp_server`).
     pub binding: String,
     pub addr: SocketAddr,
     pub http: Arc<HttpService>,
+    /// The `tls` binding between the tcp server and the http server, if any.
+    pub tls: Option<Arc<TlsPlan>>,
 }
 
 /// An `http` server binding.

@@ -97,8 +97,13 @@ impl<'y, 'e> Loader<'y, 'e> {
             let service = route
                 .exit
                 .as_ref()
-                .and_then(|exit| self.exit(idx, exit, &[Kind::HttpServer]))
-                .and_then(|target| self.http_server(target));
+                .and_then(|exit| self.exit(idx, exit, &[Kind::HttpServer, Kind::Tls]))
+                .and_then(|target| match self.bindings[target].kind {
+                    Some(Kind::Tls) => self
+                        .tls_server(target)
+                        .map(|(tls, http)| (Some(tls), http)),
+                    _ => self.http_server(target).map(|http| (None, http)),
+                });
             resolved.push((matched, service, route.is_binding_exit));
         }
 
@@ -112,10 +117,11 @@ impl<'y, 'e> Loader<'y, 'e> {
                 matched.as_ref().is_none_or(|listed| listed.contains(&port))
             });
             match route {
-                Some((_, Some(http), _)) => listeners.push(Listener {
+                Some((_, Some((tls, http)), _)) => listeners.push(Listener {
                     binding: self.bindings[idx].name.clone(),
                     addr: SocketAddr::new(host, port),
                     http: http.clone(),
+                    tls: tls.clone(),
                 }),
                 Some((_, None, _)) => {} // the exit's problem is reported already
                 None if has_routes => self.cx.error(

@@ -8,6 +8,7 @@ use proto::jwt::{mint, verify, Alg, Expect, KeySet, MAX_PAYLOAD};
 
 use super::pattern::{Guarded, NoGuard, Params};
 use super::plan::{
+    KeySource, TlsIdentity,
     AccessControl, CredentialSource, DefaultOffset, Guard, GuardKind, HttpExit, IdTemplate,
     JwtKeys, Plan, PrometheusEndpoint, SseKafkaRoute,
 };
@@ -153,13 +154,12 @@ bindings:
 "#;
 
 #[test]
-fn reference_chain_refuses_tls_vaults_and_the_elided_key_by_path() {
+fn reference_chain_refuses_the_elided_key_and_a_missing_keystore_by_path() {
     assert_eq!(
         errors(REFERENCE_CHAIN),
         [
             "guards.authn_jwt.options.keys[0]: JWK member n is not base64url",
-            "vaults.my_servers: not supported yet",
-            "bindings.north_tls_server: tls binding not supported yet",
+            "vaults.my_servers.options.keys.store: /etc/zilla/tls/localhost.p12 is not a readable file",
         ]
     );
 }
@@ -547,21 +547,67 @@ fn tcp_port_errors() {
 }
 
 #[test]
-fn tcp_server_to_tls_is_the_tls_error() {
-    let text = chain(&[
-        (
-            "north_tcp_server",
-            "{ type: tcp, kind: server, options: { port: 7143 }, exit: north_tls_server }",
-        ),
-        (
-            "north_tls_server",
-            "{ type: tls, kind: server, vault: v, options: { keys: [ localhost ] }, exit: north_http_server }",
-        ),
-    ]);
-    assert_eq!(
-        errors(&text),
-        ["bindings.north_tls_server: tls binding not supported yet"]
+fn tcp_server_to_tls_server_with_a_filesystem_vault() {
+    let dir = std::env::temp_dir().join(format!("sse-kafka-tls-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), b"-").unwrap();
+    std::fs::write(dir.join("key.pem"), b"-").unwrap();
+    std::fs::write(dir.join("store.p12"), b"-").unwrap();
+    let tls_chain = |vault: &str, tls: &str| {
+        format!(
+            "vaults:\n  v: {vault}\n{}",
+            chain(&[
+                (
+                    "north_tcp_server",
+                    "{ type: tcp, kind: server, options: { port: 7143 }, exit: north_tls_server }",
+                ),
+                ("north_tls_server", tls),
+            ])
+        )
+    };
+    let load_in = |text: &str| {
+        parse(text, &dir, &env).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    // Zilla's shape: a PKCS#12 store, a key alias, ALPN h2.
+    let text = tls_chain(
+        "{ type: filesystem, options: { keys: { store: store.p12, type: pkcs12, password: secret } } }",
+        "{ type: tls, kind: server, vault: v, options: { keys: [ localhost ], sni: [ localhost ], alpn: [ h2 ] }, exit: north_http_server }",
     );
+    let plan = load_in(&text).expect("plan");
+    let tls = plan.listeners[0].tls.as_ref().expect("tls");
+    assert_eq!(tls.alpn, ["h2"]);
+    assert!(matches!(
+        &tls.identities[..],
+        [TlsIdentity { sni: None, source: KeySource::Pkcs12 { alias: Some(a), password, .. } }]
+            if a == "localhost" && password == "secret"
+    ));
+    // Our PEM extension, ALPN from the http binding's versions.
+    let text = tls_chain(
+        "{ type: filesystem, options: { keys: { store: cert.pem, type: pem, key: key.pem } } }",
+        "{ type: tls, kind: server, vault: v, exit: north_http_server }",
+    );
+    let plan = load_in(&text).expect("plan");
+    let tls = plan.listeners[0].tls.as_ref().expect("tls");
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
+    assert!(matches!(&tls.identities[0].source, KeySource::Pem { .. }));
+    // Errors name their paths.
+    let text = tls_chain(
+        "{ type: filesystem, options: { keys: { store: missing.p12 }, trust: { store: t.p12 } } }",
+        "{ type: tls, kind: server, vault: nope, options: { alpn: [ spdy ] }, exit: north_http_server }",
+    );
+    assert_eq!(
+        load_in(&text).unwrap_err(),
+        [
+            "vaults.v.options.trust: not supported",
+            &format!(
+                "vaults.v.options.keys.store: {} is not a readable file",
+                dir.join("missing.p12").display()
+            ),
+            "bindings.north_tls_server.options.alpn[0]: protocol \"spdy\" not supported (h2, http/1.1)",
+            "bindings.north_tls_server.vault: unknown vault \"nope\"",
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -1277,12 +1323,12 @@ telemetry:
 "#;
 
 #[test]
-fn fanout_jwt_example_is_refused_only_for_tls_and_vaults() {
+fn fanout_jwt_example_needs_only_its_keystore() {
     assert_eq!(
         errors(FANOUT_JWT_EXAMPLE),
         [
-            "vaults.my_servers: not supported yet",
-            "bindings.north_tls_server: tls binding not supported yet",
+            // The example's keystore is not on this machine: the only error left.
+            "vaults.my_servers.options.keys.store: /etc/zilla/tls/localhost.p12 is not a readable file",
         ]
     );
 }

@@ -12,6 +12,8 @@ use rustls::server::ResolvesServerCertUsingSni;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
+use crate::config::plan::{KeySource, TlsPlan};
+
 /// A certificate chain and its private key.
 pub struct Identity {
     pub chain: Vec<CertificateDer<'static>>,
@@ -33,7 +35,6 @@ pub fn pem_identity(cert: &Path, key: &Path) -> Result<Identity, String> {
 
 /// Reads the private-key entry `alias` (or the only one, when `alias` is `None`) of a PKCS#12
 /// keystore.
-#[allow(dead_code)] // used by the tls binding with a filesystem vault (config pending)
 pub fn pkcs12_identity(store: &Path, password: &str, alias: Option<&str>) -> Result<Identity, String> {
     let bytes = std::fs::read(store).map_err(|e| format!("{}: {e}", store.display()))?;
     let keystore = p12_keystore::KeyStore::from_pkcs12(
@@ -100,6 +101,24 @@ pub fn server_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// The rustls config of a `tls` binding: each identity read from its vault.
+pub fn from_plan(plan: &TlsPlan) -> Result<Arc<ServerConfig>, String> {
+    let mut identities = Vec::with_capacity(plan.identities.len());
+    for id in &plan.identities {
+        let identity = match &id.source {
+            KeySource::Pkcs12 {
+                path,
+                password,
+                alias,
+            } => pkcs12_identity(path, password, alias.as_deref())?,
+            KeySource::Pem { cert, key } => pem_identity(cert, key)?,
+        };
+        identities.push((id.sni.clone(), identity));
+    }
+    let alpn: Vec<&str> = plan.alpn.iter().map(String::as_str).collect();
+    server_config(identities, &alpn)
 }
 
 /// A listener's TLS side.

@@ -59,6 +59,12 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     // the first bind so every worker shares the same port.
     let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
     for l in &plan.listeners {
+        let tls = match &l.tls {
+            Some(plan) => Some(
+                crate::http::tls::from_plan(plan).map_err(|e| format!("bindings.{}: {e}", plan.binding))?,
+            ),
+            None => opts.tls.clone(),
+        };
         let mut addr = l.addr;
         for bucket in per_worker.iter_mut() {
             let socket =
@@ -68,10 +74,10 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                 addr,
                 http: l.http.clone(),
                 socket,
-                tls: opts.tls.clone(),
+                tls: tls.clone(),
             });
         }
-        let versions = match (l.http.http1, l.http.h2, opts.tls.is_some()) {
+        let versions = match (l.http.http1, l.http.h2, tls.is_some()) {
             (true, true, false) => "http/1.1, h2",
             (true, false, false) => "http/1.1",
             (_, _, false) => "h2",
