@@ -179,7 +179,14 @@ fn handle_events(
                         respond_status(state, id, 204, &Vec::new());
                     }
                     Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
-                        None => respond_status(state, id, 503, &cors),
+                        None => {
+                            // Over a stream cap: refused before any per-stream state exists.
+                            let mut st = state.borrow_mut();
+                            let State { h2, out, .. } = &mut *st;
+                            h2.reset_stream(id, ErrorCode::REFUSED_STREAM, out);
+                            st.wake_writer();
+                            drop(cors);
+                        }
                         Some(ticket) => {
                             state.borrow_mut().opening.push(id);
                             monoio::spawn(open_sse(
