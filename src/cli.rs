@@ -25,6 +25,8 @@ OPTIONS:
         --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
         --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
         --cache-age SECS         seconds a fetched record stays in the cache (default 3600, 0 = no bound)
+        --stall-timeout SECS     a stream whose client takes no bytes for this long is ended (default 10, 0 = never)
+        --fetch-max-wait-ms MS   long-poll wait of the shared Kafka fetch (default 500)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
@@ -113,6 +115,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
             "--cache-age" => run.settings.cache_age_secs = number(name, &value()?)? as u64,
+            "--stall-timeout" => run.settings.stall_secs = number(name, &value()?)? as u64,
+            "--fetch-max-wait-ms" => {
+                run.settings.fetch_max_wait =
+                    Duration::from_millis(number(name, &value()?)?.clamp(1, 60_000) as u64)
+            }
             "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
             "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),

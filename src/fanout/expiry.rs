@@ -25,7 +25,13 @@ impl Default for Wheel {
 
 impl Wheel {
     pub fn schedule(&mut self, deadline: i64, stream: StreamKey) {
-        let slot = deadline.rem_euclid(SLOTS as i64) as usize;
+        // A deadline already due (or due this second) goes in the next bucket visited, not in
+        // one the cursor has passed (it would wait a whole turn of the wheel).
+        let at = match self.cursor {
+            Some(c) if deadline <= c => c + 1,
+            _ => deadline,
+        };
+        let slot = at.rem_euclid(SLOTS as i64) as usize;
         self.buckets[slot].push((deadline, stream));
     }
 
@@ -79,5 +85,17 @@ mod tests {
         due.clear();
         w.advance(1_000 + SLOTS as i64, &mut due);
         assert_eq!(due, [(1_000 + SLOTS as i64, key(2))]);
+    }
+
+    #[test]
+    fn deadlines_already_due_fire_at_the_next_advance() {
+        let mut w = Wheel::default();
+        let mut due = Vec::new();
+        w.advance(2_000, &mut due);
+        w.schedule(1_990, key(1)); // in the past
+        w.schedule(2_000, key(2)); // this very second, already processed
+        w.advance(2_001, &mut due);
+        due.sort_by_key(|d| d.0);
+        assert_eq!(due, [(1_990, key(1)), (2_000, key(2))]);
     }
 }

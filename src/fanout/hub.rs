@@ -42,6 +42,12 @@ pub struct Settings {
     pub metadata_timeout: Duration,
     /// Seconds a topic view without streams is kept before it is dropped.
     pub view_linger_secs: u64,
+    /// Seconds a stream's pending bytes may stay untaken before the client counts as stopped
+    /// and the stream is ended (it resumes by its last id); 0 = never.
+    pub stall_secs: u64,
+    /// Long-poll wait of the shared fetch (real Kafka answers as soon as data arrives; some
+    /// brokers hold a fetch for part of it whatever arrives).
+    pub fetch_max_wait: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +59,8 @@ impl Default for Settings {
             heartbeat_secs: 15,
             metadata_timeout: Duration::from_secs(5),
             view_linger_secs: 30,
+            stall_secs: 10,
+            fetch_max_wait: Duration::from_millis(500),
         }
     }
 }
@@ -361,6 +369,15 @@ impl Hub {
     /// One tick per second: heartbeats for idle streams, dropping idle views.
     pub fn tick(&mut self) {
         self.now += 1;
+        let stall = self.settings.stall_secs;
+        for (slot, s) in self.streams.iter() {
+            let mut io = s.io.borrow_mut();
+            if io.end.is_none() && io.stalled(self.now, stall) {
+                io.cut_stalled();
+                self.ended.push(slot);
+            }
+        }
+        self.reap_ended();
         let hb = self.settings.heartbeat_secs;
         if hb > 0 {
             for (_, s) in self.streams.iter() {

@@ -23,8 +23,6 @@ use super::cache::evict;
 use super::compaction::KeyIndex;
 use crate::metrics::PartitionGauge;
 
-/// Long-poll wait of the shared fetch.
-const MAX_WAIT: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Attempts to start a partition (metadata + offsets) before its subscribers are told it failed.
@@ -491,7 +489,8 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
         let version = client.versions().map_or(4, |v| v.fetch);
         let metrics = hub.borrow().metrics.clone();
         metrics.fetch_requests.inc();
-        match fetch(c, version, &positions, MAX_WAIT).await {
+        let max_wait = hub.borrow().settings.fetch_max_wait;
+        match fetch(c, version, &positions, max_wait).await {
             Ok(outcomes) => {
                 backoff = BACKOFF_MIN;
                 let mut moved = Vec::new();

@@ -66,6 +66,14 @@ pub struct StreamIo {
     waker: Option<Waker>,
     /// Coarse tick (seconds) of the last append; the heartbeat sweep reads it.
     pub last_activity: u64,
+    /// Tick at which the writer last took bytes (or bytes became pending after none were):
+    /// pending bytes older than the stall timeout mean the client stopped reading.
+    pub last_drain: u64,
+    /// A live push did not fit the budget: the stream leaves the live group and catches up
+    /// from the cache (the fan-out clears this when it pumps the stream).
+    pub full: bool,
+    /// The HTTP/1.1 socket, shut down to abort a write the client never takes.
+    pub abort_fd: Option<std::os::fd::RawFd>,
 }
 
 pub type SharedIo = Rc<RefCell<StreamIo>>;
@@ -79,6 +87,9 @@ impl StreamIo {
             end: None,
             waker: None,
             last_activity: now,
+            last_drain: now,
+            full: false,
+            abort_fd: None,
         }))
     }
 
@@ -99,19 +110,41 @@ impl StreamIo {
         self.budget
     }
 
-    /// Appends encoded event bytes. Returns false (and ends the stream) when they do not fit the
-    /// budget: a client that far behind is cut and resumes by its last id.
+    /// Appends encoded event bytes. Returns false, appending nothing, when the stream ended or
+    /// the bytes do not fit the budget (then `full` is set: the fan-out moves the stream from the
+    /// live group to catching up from the cache, within its budget).
     pub fn push(&mut self, bytes: &[u8], now: u64) -> bool {
-        if self.end.is_some() {
+        if self.end.is_some() || self.full {
             return false;
         }
         if self.pending() + bytes.len() > self.budget {
-            self.finish(EndReason::Budget);
+            self.full = true;
             return false;
+        }
+        if self.pending() == 0 {
+            self.last_drain = now;
         }
         self.buffer().extend_from_slice(bytes);
         self.last_activity = now;
         true
+    }
+
+    /// Whether the client has left pending bytes untaken for `stall_secs`.
+    pub fn stalled(&self, now: u64, stall_secs: u64) -> bool {
+        stall_secs > 0 && self.pending() > 0 && now >= self.last_drain + stall_secs
+    }
+
+    /// Ends a stalled stream: a client that stopped reading is cut and resumes by its last id.
+    /// An HTTP/1.1 write it never takes is aborted by shutting the socket down.
+    pub fn cut_stalled(&mut self) {
+        self.finish(EndReason::Budget);
+        if let Some(fd) = self.abort_fd.take() {
+            // SAFETY: the connection's socket stays open until its writer task, which this
+            // wakes with an error, has finished; shutdown(2) does not close the descriptor.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+            }
+        }
     }
 
     /// The pending buffer, made ready for appending (the encoder writes into it directly).
@@ -125,6 +158,13 @@ impl StreamIo {
             }
         }
         &mut self.out
+    }
+
+    /// Registers the writer to be woken when the stream changes (bytes, end).
+    pub fn register(&mut self, waker: &Waker) {
+        if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
+            self.waker = Some(waker.clone());
+        }
     }
 
     pub fn wake(&mut self) {
@@ -143,7 +183,7 @@ impl StreamIo {
     /// HTTP/2 writer side: moves up to `max` pending bytes to the end of `out` (the connection's
     /// write buffer, after the DATA frame header) and returns how many; with nothing pending,
     /// registers the writer's waker and returns 0.
-    pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker) -> usize {
+    pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker, now: u64) -> usize {
         debug_assert!(!self.chunked);
         let n = self.out.len().min(max);
         if n == 0 {
@@ -153,6 +193,7 @@ impl StreamIo {
             return 0;
         }
         out.extend_from_slice(&self.out[..n]);
+        self.last_drain = now;
         if n == self.out.len() {
             give_buffer(std::mem::take(&mut self.out));
         } else {
@@ -164,13 +205,14 @@ impl StreamIo {
     /// Writer side: takes the pending bytes, framed (chunk-size line and CRLF when chunked), and
     /// the offset where the bytes to write start; `None` (with the waker registered) when there
     /// is nothing to write. Give the buffer back with `give_buffer` once written.
-    pub fn take(&mut self, waker: &Waker) -> Option<(Vec<u8>, usize)> {
+    pub fn take(&mut self, waker: &Waker, now: u64) -> Option<(Vec<u8>, usize)> {
         if self.pending() == 0 {
             if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
                 self.waker = Some(waker.clone());
             }
             return None;
         }
+        self.last_drain = now;
         let mut buf = std::mem::take(&mut self.out);
         let start = if self.chunked {
             let len = buf.len() - CHUNK_PREFIX_MAX;

@@ -437,7 +437,6 @@ impl Hub {
             encoder,
             scratch,
             touched,
-            ended,
             metrics,
             ..
         } = self;
@@ -460,9 +459,29 @@ impl Hub {
                 view.parts[i].head
             );
         }
+        let mut demoted = Vec::new();
         deliver_live(
-            view, i, &chunk, streams, encoder, scratch, touched, ended, now, metrics,
+            view,
+            i,
+            &chunk,
+            streams,
+            encoder,
+            scratch,
+            touched,
+            &mut demoted,
+            now,
+            metrics,
         );
+        for (slot, at) in demoted {
+            let Some(s) = streams.get_mut(slot) else { continue };
+            s.live = false;
+            s.positions = at;
+            s.backfilling = vec![false; view.parts.len()];
+            if let Some(k) = view.groups[s.group].live.iter().position(|&x| x == slot) {
+                view.groups[s.group].live.swap_remove(k);
+            }
+            view.catching_up.push(slot);
+        }
         let part = &mut view.parts[i];
         if let Some(index) = &mut part.index {
             index.apply(&chunk);
@@ -508,6 +527,7 @@ impl Hub {
         if view.state != ViewState::Ready {
             return;
         }
+        s.io.borrow_mut().full = false;
         let target = s.io.borrow().budget() / 2;
         let was_empty = s.io.borrow().pending() == 0;
         let group = &view.groups[s.group];
@@ -746,7 +766,7 @@ fn deliver_live(
     encoder: &mut super::encode::EventEncoder,
     scratch: &mut [Vec<u8>; 2],
     touched: &mut Vec<usize>,
-    ended: &mut Vec<usize>,
+    demoted: &mut Vec<(usize, Vec<(i32, i64)>)>,
     now: u64,
     metrics: &crate::metrics::WorkerMetrics,
 ) {
@@ -777,12 +797,17 @@ fn deliver_live(
                 let Some(s) = streams.get(slot) else { continue };
                 let mut io = s.io.borrow_mut();
                 let was_empty = io.pending() == 0;
+                let was_full = io.full;
                 if io.push(bytes, now) {
                     if was_empty {
                         touched.push(slot);
                     }
-                } else if io.end == Some(EndReason::Budget) {
-                    ended.push(slot);
+                } else if io.full && !was_full {
+                    // This burst does not fit the budget: the stream continues from this record
+                    // by catching up from the cache, within its budget.
+                    let mut at = view.progress.clone();
+                    at[i].1 = r.offset;
+                    demoted.push((slot, at));
                 }
             }
         }

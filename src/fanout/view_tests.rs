@@ -90,7 +90,7 @@ fn live_delivery_allocates_nothing_per_event() {
     // Writer side: take the pending bytes as the connection task would, then recycle the buffer.
     let drain = |ios: &mut Vec<SharedIo>| {
         for io in ios.iter() {
-            let taken = io.borrow_mut().take(waker);
+            let taken = io.borrow_mut().take(waker, 0);
             let (buf, _) = taken.expect("every live stream receives every record");
             crate::fanout::stream_io::give_buffer(buf);
         }

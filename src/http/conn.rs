@@ -35,8 +35,15 @@ enum Next {
     Close,
 }
 
-/// Counts a connection open for as long as it lives.
+/// Counts an HTTP/1.1 connection open for as long as it (or the SSE stream it became) lives.
 struct Open(Arc<WorkerMetrics>, usize);
+
+impl Open {
+    fn new(metrics: Arc<WorkerMetrics>, version: usize) -> Self {
+        metrics.connections_opened[version].inc();
+        Open(metrics, version)
+    }
+}
 
 impl Drop for Open {
     fn drop(&mut self) {
@@ -54,8 +61,8 @@ pub async fn serve<S: Transport>(
     admission: Arc<Admission>,
 ) {
     let metrics = hub.borrow().metrics.clone();
-    metrics.connections_opened[0].inc();
-    let _open = Open(metrics.clone(), 0);
+    // Counted once its first request shows it is HTTP/1.1 (a preface makes it HTTP/2).
+    let mut open: Option<Open> = None;
     let limits = Limits::default();
     let mut stream = stream;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
@@ -75,7 +82,10 @@ pub async fn serve<S: Transport>(
                     let _ = write_status(&mut stream, e.status(), &[], true).await;
                     return;
                 }
-                Examined::Complete(request) => break request,
+                Examined::Complete(request) => {
+                    open.get_or_insert_with(|| Open::new(metrics.clone(), 0));
+                    break request;
+                }
             }
             let spare = buf.capacity() - buf.len();
             if spare < 512 {
@@ -145,7 +155,7 @@ pub async fn serve<S: Transport>(
                 };
                 // A task of its own, so this request-phase future (head buffer, parser states)
                 // is freed while the stream lives.
-                monoio::spawn(stream_sse(stream, fd, plan, cors, hub, ticket));
+                monoio::spawn(stream_sse(stream, fd, plan, cors, hub, (ticket, open)));
                 return;
             }
         };
@@ -265,7 +275,7 @@ async fn stream_sse<S: Transport>(
     plan: super::sse::SsePlan,
     cors: Vec<(&'static str, Vec<u8>)>,
     hub: SharedHub,
-    ticket: Ticket,
+    held: (Ticket, Option<Open>),
 ) {
     let chunked = plan.open.chunked;
     let head = response_head(&plan, &cors);
@@ -280,6 +290,7 @@ async fn stream_sse<S: Transport>(
             return;
         }
     };
+    io.borrow_mut().abort_fd = Some(fd);
     let (reader, writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
     // The writer is a task of its own too: the opening phase's state is freed.
@@ -287,7 +298,7 @@ async fn stream_sse<S: Transport>(
         write_stream(writer, &io, &hub, key, chunked, head).await;
         hub.borrow_mut().close_stream(key);
         flush(&hub);
-        drop(ticket);
+        drop(held);
         // Wake the close watcher so both halves drop and the socket closes.
         // SAFETY: `fd` belongs to this connection's socket, still open while the read half
         // lives in `watch_close`; shutdown(2) does not close the descriptor, it only ends both
@@ -343,6 +354,7 @@ async fn write_stream<S: Transport>(
         }
         hub.borrow_mut().on_drained(key);
         flush(hub);
+        let now = hub.borrow().now;
         let wanted = poll_fn(|cx| {
             let mut s = io.borrow_mut();
             if matches!(
@@ -356,7 +368,7 @@ async fn write_stream<S: Transport>(
             ) {
                 return Poll::Ready(None);
             }
-            if let Some(taken) = s.take(cx.waker()) {
+            if let Some(taken) = s.take(cx.waker(), now) {
                 return Poll::Ready(Some(taken));
             }
             if s.end.is_some() {

@@ -341,14 +341,17 @@ async fn write_loop<S: Transport>(
     let mut ended: Vec<Ended> = Vec::new();
     let mut drained: Vec<StreamKey> = Vec::new();
     loop {
-        let shutting_down = hub.borrow().shutting_down;
         let batch = poll_fn(|cx| {
+            let (shutting_down, now) = {
+                let h = hub.borrow();
+                (h.shutting_down, h.now)
+            };
             let mut st = state.borrow_mut();
             let mut out = std::mem::take(&mut st.out);
             if out.capacity() == 0 {
                 out = take_buffer();
             }
-            gather(&mut st, &mut out, cx.waker(), &mut ended, &mut drained, shutting_down);
+            gather(&mut st, &mut out, cx.waker(), &mut ended, &mut drained, shutting_down, now);
             if !out.is_empty() {
                 return Poll::Ready(Some(out));
             }
@@ -360,6 +363,16 @@ async fn write_loop<S: Transport>(
             Poll::Pending
         })
         .await;
+        let mut failed = false;
+        let done = batch.is_none();
+        if let Some(out) = batch {
+            metrics.bytes_sent.add(out.len() as u64);
+            let (res, back) = writer.write_all(out).await;
+            give_buffer(back);
+            failed = res.is_err();
+        }
+        // Streams ended in this batch are released once their last frames are written (the
+        // shutdown drain waits for the stream count to reach zero).
         for e in ended.drain(..) {
             if let Some(key) = e.key {
                 hub.borrow_mut().close_stream(key);
@@ -369,11 +382,7 @@ async fn write_loop<S: Transport>(
             hub.borrow_mut().on_drained(key);
         }
         flush(&hub);
-        let Some(out) = batch else { break };
-        metrics.bytes_sent.add(out.len() as u64);
-        let (res, back) = writer.write_all(out).await;
-        give_buffer(back);
-        if res.is_err() {
+        if failed || done {
             break;
         }
     }
@@ -394,6 +403,7 @@ fn gather(
     ended: &mut Vec<Ended>,
     drained: &mut Vec<StreamKey>,
     shutting_down: bool,
+    now: u64,
 ) {
     st.h2.write_output(out);
     let State {
@@ -429,6 +439,8 @@ fn gather(
             _ => {}
         }
         let had = io.pending();
+        // Woken on new bytes and on the stream's end, also while its window is closed.
+        io.register(waker);
         loop {
             let cap = h2.frame_capacity(id);
             let n = cap.min(io.pending());
@@ -437,11 +449,11 @@ fn gather(
             }
             let head = h2.data_frame_header(id, n, false);
             out.extend_from_slice(&head);
-            io.take_into(n, out, waker);
+            io.take_into(n, out, waker, now);
         }
         if io.pending() == 0 {
             // Nothing left: register for the next bytes, and end the stream if it is done.
-            io.take_into(0, out, waker);
+            io.take_into(0, out, waker, now);
             let done = body.end_when_drained || io.end == Some(EndReason::Shutdown);
             if done {
                 let head = h2.data_frame_header(id, 0, true);

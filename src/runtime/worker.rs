@@ -55,6 +55,15 @@ struct WorkerListener {
 /// Binds every listener for every worker, starts the workers and blocks until they exit.
 pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     let workers = opts.workers.max(1);
+    let mesh = Mesh::new(workers);
+    let registry = Registry::new(workers);
+    // Metrics first, so they answer by the time a listener says it is ready.
+    for endpoint in &plan.prometheus {
+        let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
+        let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
+            .map_err(|e| format!("prometheus exporter: bind {addr}: {e}"))?;
+        crate::info!("metrics on http://{bound}{}", endpoint.path);
+    }
     // Bind up front so a busy port is reported before anything starts. Port 0 is resolved by
     // the first bind so every worker shares the same port.
     let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
@@ -91,16 +100,9 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
             l.http.binding
         );
     }
-    let mesh = Mesh::new(workers);
-    let registry = Registry::new(workers);
+
     let admission = Admission::new(opts.limits);
     let keys = Keys::start(&plan.guards)?;
-    for endpoint in &plan.prometheus {
-        let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
-        let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
-            .map_err(|e| format!("prometheus exporter: bind {addr}: {e}"))?;
-        crate::info!("metrics on http://{bound}{}", endpoint.path);
-    }
     install_signals(mesh.clone())?;
     let cores = core_count();
     let clusters: Vec<ClusterSpec> = plan
@@ -272,6 +274,8 @@ async fn worker_main(
     while hub.borrow().stream_count() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Let the last frames (END_STREAM, GOAWAY, last chunks) written by ending streams leave.
+    monoio::time::sleep(Duration::from_millis(50)).await;
 }
 
 /// The TLS handshake, then HTTP/2 when ALPN chose it, else HTTP/1.1. A failed handshake (or a
