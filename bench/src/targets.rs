@@ -419,7 +419,7 @@ impl RawServer {
 // ---------------------------------------------------------------------------------------------
 
 /// Debian packages that provide the Nchan baseline.
-pub const NCHAN_PACKAGES: &[&str] = &["nginx-light", "libnginx-mod-nchan"];
+pub const NCHAN_PACKAGES: &[&str] = &["nginx", "libnginx-mod-nchan"];
 
 const NCHAN_MODULE_DIRS: &[&str] = &[
     "/usr/lib/nginx/modules",

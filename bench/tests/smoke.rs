@@ -4,7 +4,7 @@
 //! piece starts, feeds, measures and cleans up. No timing is asserted.
 //!
 //! Needs what the rest of the suite needs (tansu, see scripts/test). The Nchan smoke runs only
-//! when nginx with the Nchan module is installed (Debian: nginx-light libnginx-mod-nchan).
+//! when nginx with the Nchan module is installed (Debian: nginx libnginx-mod-nchan).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -327,7 +327,7 @@ fn nchan_baseline_when_installed() {
     if !(Path::new("/usr/lib/nginx/modules/ngx_nchan_module.so").is_file()
         || Path::new("/usr/share/nginx/modules/ngx_nchan_module.so").is_file())
     {
-        eprintln!("SKIPPED: nginx with Nchan is not installed (Debian: apt-get install nginx-light libnginx-mod-nchan)");
+        eprintln!("SKIPPED: nginx with Nchan is not installed (Debian: apt-get install nginx libnginx-mod-nchan)");
         return;
     }
     let o = run(

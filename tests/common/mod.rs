@@ -476,6 +476,32 @@ impl Broker {
         );
     }
 
+    /// `tansu topic create NAME --partitions N --config k=v ...` (e.g. `cleanup.policy=compact`).
+    pub fn create_topic_with_config(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let mut cmd = command(tansu_bin());
+        cmd.args([
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+        ]);
+        for (k, v) in configs {
+            cmd.arg("--config").arg(format!("{k}={v}"));
+        }
+        let out = cmd
+            .arg("--broker")
+            .arg(format!("tcp://{}", self.addr()))
+            .output()
+            .expect("run tansu topic create");
+        assert!(
+            out.status.success(),
+            "tansu topic create {name} {configs:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn logs(&self) -> String {
         self.log.text()
     }
@@ -1139,6 +1165,10 @@ pub struct Zilla {
     /// `access-control.policy` of the http binding (default `cross-origin`, as in Zilla's
     /// fan-out example); None leaves the option out (Zilla's default: same-origin).
     pub access_control: Option<String>,
+    /// `versions` of the http binding (default `[http/1.1]`).
+    pub versions: Vec<String>,
+    /// Port of a `prometheus` telemetry exporter serving `/metrics` (None: no telemetry).
+    pub prometheus: Option<u16>,
 }
 
 impl Zilla {
@@ -1152,7 +1182,19 @@ impl Zilla {
             topics: Vec::new(),
             http_path: "/*".to_string(),
             access_control: Some("cross-origin".to_string()),
+            versions: vec!["http/1.1".to_string()],
+            prometheus: None,
         }
+    }
+    /// The http binding's `versions` (e.g. `&["http/1.1", "h2"]`).
+    pub fn versions(mut self, versions: &[&str]) -> Zilla {
+        self.versions = versions.iter().map(|v| v.to_string()).collect();
+        self
+    }
+    /// Adds `telemetry.exporters` with a `prometheus` exporter on `port`, path `/metrics`.
+    pub fn prometheus(mut self, port: u16) -> Zilla {
+        self.prometheus = Some(port);
+        self
     }
     pub fn route(mut self, r: Route) -> Zilla {
         self.routes.push(r);
@@ -1185,6 +1227,11 @@ impl Zilla {
         let mut y = String::new();
         let p = self.port;
         let path = q(&self.http_path);
+        let versions: String = self
+            .versions
+            .iter()
+            .map(|v| format!("        - {v}\n"))
+            .collect();
         let cors = match &self.access_control {
             Some(policy) => format!("      access-control:\n        policy: {policy}\n"),
             None => String::new(),
@@ -1208,8 +1255,7 @@ bindings:
     kind: server
     options:
       versions:
-        - http/1.1
-{cors}    routes:
+{versions}{cors}    routes:
       - when:
           - headers:
               :scheme: http
@@ -1300,6 +1346,20 @@ bindings:
 ",
             q(&self.kafka)
         );
+        if let Some(port) = self.prometheus {
+            y += &format!(
+                "telemetry:
+  exporters:
+    prom:
+      type: prometheus
+      options:
+        endpoints:
+          - scheme: http
+            port: {port}
+            path: /metrics
+"
+            );
+        }
         y
     }
 
@@ -2112,6 +2172,22 @@ struct RelayShared {
     conns: Mutex<Vec<RelayConn>>,
     accepted: AtomicUsize,
     refused: AtomicUsize,
+    /// Traffic per Kafka client id (observation only; relaying is unchanged).
+    stats: Mutex<HashMap<String, ClientTraffic>>,
+}
+
+/// What the relay saw of the connections of one Kafka client id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTraffic {
+    /// Connections relayed (accepted and connected upstream).
+    pub connections: usize,
+    /// Requests sent to the broker, by Kafka API key (0 Produce, 1 Fetch, 2 ListOffsets,
+    /// 3 Metadata, 18 ApiVersions, 32 DescribeConfigs, ...).
+    pub requests: BTreeMap<i16, usize>,
+    /// Bytes client → broker.
+    pub bytes_up: usize,
+    /// Bytes broker → client.
+    pub bytes_down: usize,
 }
 
 /// A TCP relay from a loopback port to tansu. `cut()` closes every relayed connection (except
@@ -2183,6 +2259,18 @@ impl Relay {
     /// Connections accepted and relayed so far (exempt or not).
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// What the relay saw of the connections whose Kafka client id is `client_id` (the server
+    /// under test uses `sse-kafka`; the harness producer `harness-producer`).
+    pub fn traffic(&self, client_id: &str) -> ClientTraffic {
+        self.shared
+            .stats
+            .lock()
+            .unwrap()
+            .get(client_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Currently open non-exempt relayed connections.
@@ -2265,6 +2353,12 @@ fn relay_conn(mut down: TcpStream, upstream: SocketAddr, sh: Arc<RelayShared>) {
         return;
     }
     sh.accepted.fetch_add(1, Ordering::SeqCst);
+    sh.stats
+        .lock()
+        .unwrap()
+        .entry(client_id.clone())
+        .or_default()
+        .connections += 1;
     {
         let mut conns = sh.conns.lock().unwrap();
         // Cut may have happened while connecting.
@@ -2282,16 +2376,80 @@ fn relay_conn(mut down: TcpStream, upstream: SocketAddr, sh: Arc<RelayShared>) {
     }
     let (d2, u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
     let sh2 = sh.clone();
-    thread::spawn(move || pump(d2, u2, sh2));
-    pump(up, down, sh);
+    let (id_up, id_down) = (client_id.clone(), client_id);
+    // The first bytes (`seen`) already went up; the frame counter starts with them.
+    thread::spawn(move || pump_up(d2, u2, sh2, id_up, seen));
+    pump_with(up, down, sh, Tap::Down(id_down));
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, sh: Arc<RelayShared>) {
+/// Which direction a pump observes, for `ClientTraffic`.
+enum Tap {
+    /// Client → broker: counts bytes and requests (frames: i32 size, then i16 API key).
+    Up(String, KafkaFrames),
+    /// Broker → client: counts bytes.
+    Down(String),
+}
+
+/// Splits a client → broker byte stream into Kafka request frames.
+#[derive(Default)]
+struct KafkaFrames {
+    head: Vec<u8>,
+    /// Bytes of the current frame still to skip once its API key is known.
+    skip: usize,
+}
+
+impl KafkaFrames {
+    fn feed(&mut self, mut bytes: &[u8], mut on_request: impl FnMut(i16)) {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let need = 6 - self.head.len();
+            let n = need.min(bytes.len());
+            self.head.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.head.len() == 6 {
+                let size = i32::from_be_bytes(self.head[..4].try_into().unwrap()).max(2) as usize;
+                on_request(i16::from_be_bytes([self.head[4], self.head[5]]));
+                self.skip = size - 2;
+                self.head.clear();
+            }
+        }
+    }
+}
+
+/// Client → broker: `seen` (the first bytes, already forwarded) starts the frame count.
+fn pump_up(from: TcpStream, to: TcpStream, sh: Arc<RelayShared>, id: String, seen: Vec<u8>) {
+    let mut frames = KafkaFrames::default();
+    {
+        let mut stats = sh.stats.lock().unwrap();
+        let t = stats.entry(id.clone()).or_default();
+        t.bytes_up += seen.len();
+        frames.feed(&seen, |k| *t.requests.entry(k).or_default() += 1);
+    }
+    pump_with(from, to, sh, Tap::Up(id, frames))
+}
+
+fn pump_with(mut from: TcpStream, mut to: TcpStream, sh: Arc<RelayShared>, mut tap: Tap) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                {
+                    let mut stats = sh.stats.lock().unwrap();
+                    match &mut tap {
+                        Tap::Up(id, frames) => {
+                            let t = stats.entry(id.clone()).or_default();
+                            t.bytes_up += n;
+                            frames.feed(&buf[..n], |k| *t.requests.entry(k).or_default() += 1);
+                        }
+                        Tap::Down(id) => stats.entry(id.clone()).or_default().bytes_down += n,
+                    }
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
@@ -2402,4 +2560,1358 @@ pub fn produce_spread(
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets with options curl and std cannot set
+// ---------------------------------------------------------------------------------------------
+
+/// Connects to `addr` (an IPv4 `host:port`) from `local` (e.g. 127.0.0.2; None: any) with
+/// `SO_RCVBUF` set to `rcvbuf` before connecting (so the advertised window stays small).
+pub fn tcp_connect(
+    addr: &str,
+    local: Option<std::net::Ipv4Addr>,
+    rcvbuf: Option<usize>,
+) -> TcpStream {
+    tcp_connect_with(addr, local, rcvbuf, None)
+}
+
+/// `tcp_connect`, and with `mss` the MSS the client advertises (`TCP_MAXSEG` before connect):
+/// on loopback the MSS is about 64 KiB, and the kernel sizes the *server's* send buffer from
+/// it (about 20 segments), so a small MSS keeps what the server's kernel can hold for a client
+/// that stopped reading small as well.
+pub fn tcp_connect_with(
+    addr: &str,
+    local: Option<std::net::Ipv4Addr>,
+    rcvbuf: Option<usize>,
+    mss: Option<usize>,
+) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let sa: std::net::SocketAddrV4 = addr.parse().expect("IPv4 host:port");
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // Owned from here on: closed on every path.
+        let stream = TcpStream::from_raw_fd(fd);
+        if let Some(size) = rcvbuf {
+            let v = size as libc::c_int;
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &v as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+        }
+        if let Some(mss) = mss {
+            let v = mss as libc::c_int;
+            let rc = libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_MAXSEG,
+                &v as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
+        }
+        if let Some(ip) = local {
+            let a = sockaddr(ip, 0);
+            let rc = libc::bind(fd, &a as *const _ as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind {ip}: {}", std::io::Error::last_os_error());
+        }
+        let a = sockaddr(*sa.ip(), sa.port());
+        let rc = libc::connect(fd, &a as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "connect {addr}: {}", std::io::Error::last_os_error());
+        stream.set_nodelay(true).ok();
+        stream
+    }
+}
+
+impl HttpConn {
+    /// Wraps an already connected socket (see `tcp_connect`).
+    pub fn from_stream(stream: TcpStream) -> HttpConn {
+        HttpConn {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Whether the server has closed the connection (as far as reads have seen).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// `GET path` for an SSE stream, as a raw HTTP/1.1 request.
+pub fn sse_request(path: &str, host: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus text exposition: scrape and strict parse
+// ---------------------------------------------------------------------------------------------
+
+/// One sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromSample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// A parsed exposition.
+#[derive(Debug, Clone, Default)]
+pub struct PromText {
+    pub samples: Vec<PromSample>,
+    /// Metric family → type (`counter`, `gauge`, `histogram`, `summary`, `untyped`).
+    pub types: BTreeMap<String, String>,
+    pub help: BTreeMap<String, String>,
+    pub raw: String,
+}
+
+impl PromText {
+    /// The value of the sample `name` with exactly these labels (any order).
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut want: Vec<(&str, &str)> = labels.to_vec();
+        want.sort();
+        self.samples
+            .iter()
+            .find(|s| {
+                let mut have: Vec<(&str, &str)> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                have.sort();
+                s.name == name && have == want
+            })
+            .map(|s| s.value)
+    }
+
+    /// Like `get`, panicking (with the whole text) when the sample is missing.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.get(name, labels)
+            .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{}", self.raw))
+    }
+
+    /// Every sample of `name`.
+    pub fn all(&self, name: &str) -> Vec<&PromSample> {
+        self.samples.iter().filter(|s| s.name == name).collect()
+    }
+}
+
+fn is_metric_name(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+}
+
+fn is_label_name(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn prom_value(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => {
+            // Go's ParseFloat syntax: digits, '.', exponent, sign; no hex, no "inf" words.
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
+                return None;
+            }
+            v.parse().ok()
+        }
+    }
+}
+
+/// The family a sample belongs to, given the declared types (`x_bucket` → `x` for histograms).
+fn family_of(name: &str, types: &BTreeMap<String, String>) -> String {
+    for (suffix, kinds) in [
+        ("_bucket", &["histogram"][..]),
+        ("_sum", &["histogram", "summary"][..]),
+        ("_count", &["histogram", "summary"][..]),
+    ] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if types.get(base).is_some_and(|t| kinds.contains(&t.as_str())) {
+                return base.to_string();
+            }
+        }
+    }
+    name.to_string()
+}
+
+/// Parses Prometheus text format 0.0.4 strictly: HELP/TYPE syntax, at most one of each per
+/// family and before its samples, a family's lines contiguous, metric and label names, quoted
+/// label values with only `\\`, `\"`, `\n` escapes, no duplicate label names or series,
+/// numeric values (and optional integer timestamps), and for histograms: `le` on every bucket,
+/// buckets ascending and cumulative, a `+Inf` bucket equal to `_count`, and a `_sum`.
+pub fn parse_prometheus(text: &str) -> Result<PromText, String> {
+    let mut out = PromText {
+        raw: text.to_string(),
+        ..PromText::default()
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err("exposition does not end with a newline".into());
+    }
+    let mut seen_series = std::collections::HashSet::new();
+    let mut finished_families = std::collections::HashSet::new();
+    let mut current: Option<String> = None;
+    let mut with_samples = std::collections::HashSet::new();
+    let mut enter =
+        |family: &str, current: &mut Option<String>, lineno: usize| -> Result<(), String> {
+            if current.as_deref() != Some(family) {
+                if finished_families.contains(family) {
+                    return Err(format!("line {lineno}: family {family} is not contiguous"));
+                }
+                if let Some(prev) = current.take() {
+                    finished_families.insert(prev);
+                }
+                *current = Some(family.to_string());
+            }
+            Ok(())
+        };
+    for (i, line) in text.split('\n').enumerate() {
+        let lineno = i + 1;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            let rest = rest.strip_prefix(' ').unwrap_or(rest);
+            let mut parts = rest.splitn(3, ' ');
+            let kw = parts.next().unwrap_or("");
+            if kw != "HELP" && kw != "TYPE" {
+                continue; // a plain comment
+            }
+            let name = parts
+                .next()
+                .ok_or(format!("line {lineno}: {kw} without a name"))?;
+            if !is_metric_name(name) {
+                return Err(format!("line {lineno}: bad metric name {name:?}"));
+            }
+            let arg = parts.next().unwrap_or("");
+            enter(name, &mut current, lineno)?;
+            if kw == "HELP" {
+                let mut chars = arg.chars();
+                while let Some(c) = chars.next() {
+                    if c == '\\' && !matches!(chars.next(), Some('\\' | 'n')) {
+                        return Err(format!("line {lineno}: bad escape in HELP"));
+                    }
+                }
+                if out.help.insert(name.to_string(), arg.to_string()).is_some() {
+                    return Err(format!("line {lineno}: second HELP for {name}"));
+                }
+            } else {
+                if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&arg) {
+                    return Err(format!("line {lineno}: unknown type {arg:?}"));
+                }
+                if with_samples.contains(name) {
+                    return Err(format!("line {lineno}: TYPE for {name} after its samples"));
+                }
+                if out
+                    .types
+                    .insert(name.to_string(), arg.to_string())
+                    .is_some()
+                {
+                    return Err(format!("line {lineno}: second TYPE for {name}"));
+                }
+            }
+            continue;
+        }
+        // A sample.
+        let name_end = line
+            .find(|c: char| c == '{' || c == ' ')
+            .ok_or(format!("line {lineno}: no value: {line:?}"))?;
+        let name = &line[..name_end];
+        if !is_metric_name(name) {
+            return Err(format!("line {lineno}: bad metric name {name:?}"));
+        }
+        let mut rest = &line[name_end..];
+        let mut labels: Vec<(String, String)> = Vec::new();
+        if let Some(r) = rest.strip_prefix('{') {
+            let mut chars = r.char_indices().peekable();
+            loop {
+                // label name
+                let start = match chars.peek() {
+                    Some(&(_, '}')) => {
+                        let (j, _) = chars.next().unwrap();
+                        rest = &r[j + 1..];
+                        break;
+                    }
+                    Some(&(j, _)) => j,
+                    None => return Err(format!("line {lineno}: unterminated labels")),
+                };
+                let eq = r[start..]
+                    .find('=')
+                    .ok_or(format!("line {lineno}: label without '='"))?
+                    + start;
+                let lname = &r[start..eq];
+                if !is_label_name(lname) {
+                    return Err(format!("line {lineno}: bad label name {lname:?}"));
+                }
+                while chars.peek().is_some_and(|&(j, _)| j <= eq) {
+                    chars.next();
+                }
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    return Err(format!("line {lineno}: label value not quoted"));
+                }
+                let mut value = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, '\\')) => value.push('\\'),
+                            Some((_, '"')) => value.push('"'),
+                            Some((_, 'n')) => value.push('\n'),
+                            other => {
+                                return Err(format!(
+                                    "line {lineno}: bad escape {other:?} in label value"
+                                ))
+                            }
+                        },
+                        Some((_, '\n')) | None => {
+                            return Err(format!("line {lineno}: unterminated label value"))
+                        }
+                        Some((_, c)) => value.push(c),
+                    }
+                }
+                if labels.iter().any(|(n, _)| n == lname) {
+                    return Err(format!("line {lineno}: label {lname} twice"));
+                }
+                labels.push((lname.to_string(), value));
+                match chars.next() {
+                    Some((_, ',')) => {}
+                    Some((j, '}')) => {
+                        rest = &r[j + 1..];
+                        break;
+                    }
+                    other => {
+                        return Err(format!(
+                            "line {lineno}: expected ',' or '}}', got {other:?}"
+                        ))
+                    }
+                }
+            }
+        }
+        let rest = rest
+            .strip_prefix(' ')
+            .ok_or(format!("line {lineno}: no space before the value"))?;
+        let mut fields = rest.split(' ');
+        let value_text = fields.next().unwrap_or("");
+        let value =
+            prom_value(value_text).ok_or(format!("line {lineno}: bad value {value_text:?}"))?;
+        if let Some(ts) = fields.next() {
+            if ts.parse::<i64>().is_err() {
+                return Err(format!("line {lineno}: bad timestamp {ts:?}"));
+            }
+        }
+        if fields.next().is_some() {
+            return Err(format!("line {lineno}: trailing fields"));
+        }
+        let family = family_of(name, &out.types);
+        enter(&family, &mut current, lineno)?;
+        with_samples.insert(family.clone());
+        let mut key: Vec<(String, String)> = labels.clone();
+        key.sort();
+        if !seen_series.insert((name.to_string(), key)) {
+            return Err(format!("line {lineno}: duplicate series {name}{labels:?}"));
+        }
+        let kind = out
+            .types
+            .get(&family)
+            .map(String::as_str)
+            .unwrap_or("untyped");
+        if kind == "counter" && !(value >= 0.0) {
+            return Err(format!("line {lineno}: counter {name} is {value}"));
+        }
+        if kind == "histogram"
+            && name.ends_with("_bucket")
+            && !labels.iter().any(|(n, _)| n == "le")
+        {
+            return Err(format!("line {lineno}: histogram bucket without le"));
+        }
+        out.samples.push(PromSample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    // Histograms: cumulative buckets, +Inf == count, a sum.
+    for (family, kind) in &out.types {
+        if kind != "histogram" {
+            continue;
+        }
+        // Group buckets by their labels other than `le`.
+        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        for s in out.all(&format!("{family}_bucket")) {
+            let mut other: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .filter(|(n, _)| n != "le")
+                .cloned()
+                .collect();
+            other.sort();
+            let le = &s.labels.iter().find(|(n, _)| n == "le").unwrap().1;
+            let bound = prom_value(le).ok_or(format!("{family}: bad le {le:?}"))?;
+            series.entry(other).or_default().push((bound, s.value));
+        }
+        if series.is_empty() {
+            return Err(format!("histogram {family} has no buckets"));
+        }
+        for (other, buckets) in series {
+            for w in buckets.windows(2) {
+                if !(w[0].0 < w[1].0) {
+                    return Err(format!(
+                        "{family}{other:?}: bucket bounds not ascending: {buckets:?}"
+                    ));
+                }
+                if w[0].1 > w[1].1 {
+                    return Err(format!(
+                        "{family}{other:?}: buckets not cumulative: {buckets:?}"
+                    ));
+                }
+            }
+            let last = buckets.last().unwrap();
+            if last.0 != f64::INFINITY {
+                return Err(format!("{family}{other:?}: no +Inf bucket"));
+            }
+            let pick = |suffix: &str| {
+                out.all(&format!("{family}{suffix}")).into_iter().find(|s| {
+                    let mut l = s.labels.clone();
+                    l.sort();
+                    l == other
+                })
+            };
+            let count = pick("_count").ok_or(format!("{family}{other:?}: no _count"))?;
+            pick("_sum").ok_or(format!("{family}{other:?}: no _sum"))?;
+            if count.value != last.1 {
+                return Err(format!(
+                    "{family}{other:?}: _count {} differs from the +Inf bucket {}",
+                    count.value, last.1
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET path` from the exporter on `127.0.0.1:port`: (status, content type, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String, String)> {
+    // The exporter starts listening a moment after the server logs `listening on`.
+    wait_for_port(&format!("127.0.0.1:{port}"), WAIT);
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let r = raw_request(&format!("127.0.0.1:{port}"), req.as_bytes(), WAIT)?;
+    Some((
+        r.status,
+        r.header("content-type").unwrap_or("").to_string(),
+        String::from_utf8_lossy(&r.body).into_owned(),
+    ))
+}
+
+/// Scrapes `http://127.0.0.1:port/metrics` and parses it (panics on any error).
+pub fn scrape(port: u16) -> PromText {
+    let (status, content_type, body) = http_get(port, "/metrics")
+        .unwrap_or_else(|| panic!("no answer from the metrics port {port}"));
+    assert_eq!(status, 200, "metrics status; body: {body}");
+    assert!(
+        content_type.starts_with("text/plain") && content_type.contains("version=0.0.4"),
+        "metrics content type {content_type:?}"
+    );
+    parse_prometheus(&body).unwrap_or_else(|e| panic!("bad exposition: {e}\n{body}"))
+}
+
+/// Waits until `cond` holds for a scrape; returns the last scrape either way.
+pub fn wait_metrics(
+    port: u16,
+    timeout: Duration,
+    cond: impl Fn(&PromText) -> bool,
+) -> (bool, PromText) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = scrape(port);
+        if cond(&m) {
+            return (true, m);
+        }
+        if Instant::now() >= deadline {
+            return (false, m);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal raw HTTP/2 client (prior knowledge), for what curl and nghttp cannot do on demand
+// (reset one stream, read RST_STREAM codes, keep the connection window open)
+// ---------------------------------------------------------------------------------------------
+
+pub mod h2 {
+    use super::*;
+
+    pub const DATA: u8 = 0;
+    pub const HEADERS: u8 = 1;
+    pub const RST_STREAM: u8 = 3;
+    pub const SETTINGS: u8 = 4;
+    pub const PING: u8 = 6;
+    pub const GOAWAY: u8 = 7;
+    pub const WINDOW_UPDATE: u8 = 8;
+    pub const CONTINUATION: u8 = 9;
+    pub const END_STREAM: u8 = 1;
+    pub const END_HEADERS: u8 = 4;
+    pub const ACK: u8 = 1;
+    pub const CANCEL: u32 = 8;
+    pub const REFUSED_STREAM: u32 = 7;
+
+    /// What one stream received.
+    #[derive(Debug, Clone, Default)]
+    pub struct StreamState {
+        /// `:status` when it was encoded as a static-table index or a plain literal.
+        pub status: Option<u16>,
+        pub headers_seen: bool,
+        pub data: Vec<u8>,
+        pub ended: bool,
+        pub reset: Option<u32>,
+    }
+
+    pub struct Client {
+        stream: TcpStream,
+        buf: Vec<u8>,
+        pub streams: BTreeMap<u32, StreamState>,
+        pub goaway: Option<(u32, u32)>,
+        pub closed: bool,
+        authority: String,
+        /// Streams whose window is not reopened (a reader that stopped reading them).
+        pub held: std::collections::HashSet<u32>,
+    }
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// HPACK integer with an `n`-bit prefix whose high bits are `first`.
+    fn hpack_int(out: &mut Vec<u8>, first: u8, n: u8, v: usize) {
+        let max = (1usize << n) - 1;
+        if v < max {
+            out.push(first | v as u8);
+            return;
+        }
+        out.push(first | max as u8);
+        let mut v = v - max;
+        while v >= 128 {
+            out.push((v % 128) as u8 | 0x80);
+            v /= 128;
+        }
+        out.push(v as u8);
+    }
+
+    fn hpack_str(out: &mut Vec<u8>, s: &str) {
+        hpack_int(out, 0, 7, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// The `:status` of a header block if it leads with one the simple way (static index or a
+    /// non-Huffman literal with the `:status` name index).
+    fn status_of(mut block: &[u8]) -> Option<u16> {
+        // Skip dynamic table size updates (001xxxxx, with a continued integer when all ones).
+        while block.first().is_some_and(|b| b & 0xe0 == 0x20) {
+            let mut n = 1;
+            if block[0] & 0x1f == 0x1f {
+                while block.get(n).is_some_and(|b| b & 0x80 != 0) {
+                    n += 1;
+                }
+                n += 1;
+            }
+            block = block.get(n..)?;
+        }
+        let b = *block.first()?;
+        let statuses = [
+            (8, 200),
+            (9, 204),
+            (10, 206),
+            (11, 304),
+            (12, 400),
+            (13, 404),
+            (14, 500),
+        ];
+        if b & 0x80 != 0 {
+            return statuses
+                .iter()
+                .find(|(i, _)| *i == (b & 0x7f))
+                .map(|(_, s)| *s);
+        }
+        let idx = if b & 0xc0 == 0x40 { b & 0x3f } else { b & 0x0f };
+        if idx != 8 || block.len() < 5 || block[1] & 0x80 != 0 {
+            return None;
+        }
+        std::str::from_utf8(block.get(2..2 + (block[1] & 0x7f) as usize)?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    impl Client {
+        /// Connects, sends the preface and an empty SETTINGS.
+        pub fn connect(addr: &str) -> Client {
+            let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+            stream.set_nodelay(true).ok();
+            let mut c = Client {
+                stream,
+                buf: Vec::new(),
+                streams: BTreeMap::new(),
+                goaway: None,
+                closed: false,
+                authority: addr.to_string(),
+                held: Default::default(),
+            };
+            let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+            hello.extend(frame(SETTINGS, 0, 0, &[]));
+            c.write(&hello);
+            c
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            if self.stream.write_all(bytes).is_err() {
+                self.closed = true;
+            }
+        }
+
+        /// `method path` on stream `id` (odd, increasing), no body.
+        pub fn request(&mut self, id: u32, method: &str, path: &str) {
+            self.request_with(id, method, path, &[]);
+        }
+
+        /// `request` with extra (lower-case) header fields.
+        pub fn request_with(
+            &mut self,
+            id: u32,
+            method: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+        ) {
+            let mut block = Vec::new();
+            match method {
+                "GET" => block.push(0x82),
+                m => {
+                    hpack_int(&mut block, 0x00, 4, 2); // :method, literal without indexing
+                    hpack_str(&mut block, m);
+                }
+            }
+            block.push(0x86); // :scheme http
+            hpack_int(&mut block, 0x00, 4, 4); // :path
+            hpack_str(&mut block, path);
+            hpack_int(&mut block, 0x00, 4, 1); // :authority
+            let authority = self.authority.clone();
+            hpack_str(&mut block, &authority);
+            hpack_int(&mut block, 0x00, 4, 19); // accept
+            hpack_str(&mut block, "text/event-stream");
+            for (name, value) in headers {
+                block.push(0x00); // literal without indexing, new name
+                hpack_str(&mut block, name);
+                hpack_str(&mut block, value);
+            }
+            self.streams.entry(id).or_default();
+            self.write(&frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+        }
+
+        /// Stops reopening stream `id`'s window (the connection window is still reopened).
+        pub fn hold(&mut self, id: u32) {
+            self.held.insert(id);
+        }
+
+        /// RST_STREAM(id, code).
+        pub fn reset(&mut self, id: u32, code: u32) {
+            self.write(&frame(RST_STREAM, 0, id, &code.to_be_bytes()));
+        }
+
+        /// Reads and handles frames until `cond` holds or `timeout` passes; true if it held.
+        /// SETTINGS and PING are acknowledged, every DATA frame's bytes are given back at once
+        /// with WINDOW_UPDATEs (stream and connection).
+        pub fn run_until(&mut self, timeout: Duration, cond: impl Fn(&Client) -> bool) -> bool {
+            let deadline = Instant::now() + timeout;
+            loop {
+                while self.handle_one() {}
+                if cond(self) {
+                    return true;
+                }
+                if self.closed || Instant::now() >= deadline {
+                    return cond(self);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.stream
+                    .set_read_timeout(Some(
+                        left.clamp(Duration::from_millis(1), Duration::from_millis(100)),
+                    ))
+                    .ok();
+                let mut tmp = [0u8; 65536];
+                match self.stream.read(&mut tmp) {
+                    Ok(0) => self.closed = true,
+                    Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    }
+                    Err(_) => self.closed = true,
+                }
+            }
+        }
+
+        /// Handles one buffered frame; false when no whole frame is buffered.
+        fn handle_one(&mut self) -> bool {
+            if self.buf.len() < 9 {
+                return false;
+            }
+            let len =
+                (self.buf[0] as usize) << 16 | (self.buf[1] as usize) << 8 | self.buf[2] as usize;
+            if self.buf.len() < 9 + len {
+                return false;
+            }
+            let kind = self.buf[3];
+            let flags = self.buf[4];
+            let id = u32::from_be_bytes(self.buf[5..9].try_into().unwrap()) & 0x7fff_ffff;
+            let payload: Vec<u8> = self.buf[9..9 + len].to_vec();
+            self.buf.drain(..9 + len);
+            match kind {
+                SETTINGS if flags & ACK == 0 => self.write(&frame(SETTINGS, ACK, 0, &[])),
+                PING if flags & ACK == 0 => self.write(&frame(PING, ACK, 0, &payload)),
+                GOAWAY if payload.len() >= 8 => {
+                    let last = u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff;
+                    let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+                    self.goaway = Some((last, code));
+                }
+                HEADERS | CONTINUATION => {
+                    let mut block = &payload[..];
+                    if kind == HEADERS {
+                        let pad = if flags & 0x8 != 0 {
+                            block[0] as usize + 1
+                        } else {
+                            0
+                        };
+                        let prio = if flags & 0x20 != 0 { 5 } else { 0 };
+                        let start = (if pad > 0 { 1 } else { 0 }) + prio;
+                        block = &block[start..block.len() - pad.saturating_sub(1)];
+                    }
+                    let s = self.streams.entry(id).or_default();
+                    if kind == HEADERS && !s.headers_seen {
+                        s.headers_seen = true;
+                        s.status = status_of(block);
+                    }
+                    if flags & END_STREAM != 0 {
+                        s.ended = true;
+                    }
+                }
+                DATA => {
+                    let pad = if flags & 0x8 != 0 {
+                        payload[0] as usize + 1
+                    } else {
+                        0
+                    };
+                    let body = &payload[(pad > 0) as usize..payload.len() - pad.saturating_sub(1)];
+                    let s = self.streams.entry(id).or_default();
+                    s.data.extend_from_slice(body);
+                    if flags & END_STREAM != 0 {
+                        s.ended = true;
+                    }
+                    if len > 0 {
+                        let inc = (len as u32).to_be_bytes();
+                        let mut wu = frame(WINDOW_UPDATE, 0, 0, &inc);
+                        if !s.ended && s.reset.is_none() && !self.held.contains(&id) {
+                            wu.extend(frame(WINDOW_UPDATE, 0, id, &inc));
+                        }
+                        self.write(&wu);
+                    }
+                }
+                RST_STREAM if payload.len() >= 4 => {
+                    self.streams.entry(id).or_default().reset =
+                        Some(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+                }
+                _ => {}
+            }
+            true
+        }
+
+        pub fn stream(&self, id: u32) -> StreamState {
+            self.streams.get(&id).cloned().unwrap_or_default()
+        }
+
+        /// The SSE events stream `id` has received so far.
+        pub fn events(&self, id: u32) -> Vec<Event> {
+            parse_sse(&self.stream(id).data).0
+        }
+    }
+}
+
+/// Raw HTTP/2 frames for the conformance and hardening tests (tests/common/h2wire.rs).
+pub mod h2wire;
+
+// ---------------------------------------------------------------------------------------------
+// JWT fixtures: keys generated per test (RSA and EC with the `openssl` CLI, HMAC secrets),
+// tokens signed with them, and a zilla.yaml with a `jwt` guard
+// ---------------------------------------------------------------------------------------------
+
+pub mod jwt {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    /// Seconds since the epoch (the server's clock for `exp` / `nbf`: the same machine).
+    pub fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Runs `openssl ARGS` (stdin from `input`), panicking on failure; returns stdout.
+    pub fn openssl(args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+        let mut child = command("openssl")
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn openssl (is the openssl CLI installed?)");
+        if let Some(bytes) = input {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(bytes)
+                .expect("write to openssl");
+        }
+        let out = child.wait_with_output().expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len() / 2)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// `header.payload.signature` with the signature computed by `sign` over `header.payload`.
+    pub fn compact(header: &str, payload: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+        proto::jwt::mint::encode(header, payload, sign)
+    }
+
+    /// The claims of a token: `sub` (omitted when None), `exp`, `scope`, `iss`, `aud`, and
+    /// `extra` JSON members (`"nbf":123` ...) appended as given.
+    pub fn claims(sub: Option<&str>, exp: i64, scope: &str, extra: &str) -> String {
+        let mut c = format!(
+            r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{exp},"iat":{},"scope":"{scope}""#,
+            now()
+        );
+        if let Some(sub) = sub {
+            c += &format!(r#","sub":"{sub}""#);
+        }
+        if !extra.is_empty() {
+            c.push(',');
+            c += extra;
+        }
+        c.push('}');
+        c
+    }
+
+    /// The issuer and audience every test guard expects.
+    pub const ISSUER: &str = "https://auth.example.com";
+    pub const AUDIENCE: &str = "https://api.example.com";
+
+    /// A signing key and its public JWK.
+    pub trait Key {
+        fn kid(&self) -> &str;
+        fn alg(&self) -> &'static str;
+        /// The public JWK as a YAML flow mapping.
+        fn jwk_yaml(&self) -> String;
+        fn sign(&self, input: &[u8]) -> Vec<u8>;
+
+        /// A token with header `{"alg":ALG,"typ":"JWT","kid":KID}` and `payload`.
+        fn token(&self, payload: &str) -> String {
+            let header = format!(
+                r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#,
+                self.alg(),
+                self.kid()
+            );
+            compact(&header, payload, |input| self.sign(input))
+        }
+    }
+
+    /// An RSA-2048 key (RS256), generated with `openssl genpkey`.
+    pub struct RsaKey {
+        pub kid: String,
+        pem: PathBuf,
+        /// base64url modulus and exponent.
+        pub n: String,
+        pub e: String,
+        /// The SubjectPublicKeyInfo PEM text (what an algorithm-confusion attack uses as an
+        /// HMAC secret).
+        pub public_pem: String,
+    }
+
+    impl RsaKey {
+        pub fn generate(dir: &Path, kid: &str) -> RsaKey {
+            let pem = dir.join(format!("{kid}.rsa.pem"));
+            let p = pem.to_str().unwrap();
+            openssl(
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    "rsa_keygen_bits:2048",
+                    "-out",
+                    p,
+                ],
+                None,
+            );
+            let modulus =
+                String::from_utf8(openssl(&["rsa", "-in", p, "-noout", "-modulus"], None)).unwrap();
+            let modulus = modulus
+                .trim()
+                .strip_prefix("Modulus=")
+                .expect("openssl -modulus output");
+            let public_pem =
+                String::from_utf8(openssl(&["pkey", "-in", p, "-pubout"], None)).unwrap();
+            RsaKey {
+                kid: kid.to_string(),
+                pem,
+                n: b64(hex(modulus)),
+                e: "AQAB".to_string(), // openssl's default public exponent, 65537
+                public_pem,
+            }
+        }
+    }
+
+    impl Key for RsaKey {
+        fn kid(&self) -> &str {
+            &self.kid
+        }
+        fn alg(&self) -> &'static str {
+            "RS256"
+        }
+        fn jwk_yaml(&self) -> String {
+            format!(
+                "{{ kty: RSA, kid: {}, alg: RS256, n: {}, e: {} }}",
+                self.kid, self.n, self.e
+            )
+        }
+        fn sign(&self, input: &[u8]) -> Vec<u8> {
+            openssl(
+                &[
+                    "dgst",
+                    "-sha256",
+                    "-binary",
+                    "-sign",
+                    self.pem.to_str().unwrap(),
+                ],
+                Some(input),
+            )
+        }
+    }
+
+    /// An EC P-256 key (ES256), generated with `openssl genpkey`.
+    pub struct EcKey {
+        pub kid: String,
+        pem: PathBuf,
+        pub x: String,
+        pub y: String,
+    }
+
+    impl EcKey {
+        pub fn generate(dir: &Path, kid: &str) -> EcKey {
+            let pem = dir.join(format!("{kid}.ec.pem"));
+            let p = pem.to_str().unwrap();
+            openssl(
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    p,
+                ],
+                None,
+            );
+            let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"], None);
+            // The SubjectPublicKeyInfo ends with the uncompressed point 04 || X || Y.
+            let point = &spki[spki.len() - 65..];
+            assert_eq!(point[0], 4, "uncompressed EC point");
+            EcKey {
+                kid: kid.to_string(),
+                pem,
+                x: b64(&point[1..33]),
+                y: b64(&point[33..]),
+            }
+        }
+    }
+
+    /// DER `SEQUENCE { INTEGER r, INTEGER s }` → the 64-byte `r || s` of JWS ES256.
+    fn ecdsa_der_to_jws(der: &[u8]) -> Vec<u8> {
+        assert_eq!(der[0], 0x30, "DER ECDSA signature");
+        let mut pos = 2;
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            assert_eq!(der[pos], 0x02);
+            let len = der[pos + 1] as usize;
+            let mut int = &der[pos + 2..pos + 2 + len];
+            while int.len() > 32 && int[0] == 0 {
+                int = &int[1..];
+            }
+            out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+            out.extend_from_slice(int);
+            pos += 2 + len;
+        }
+        out
+    }
+
+    impl Key for EcKey {
+        fn kid(&self) -> &str {
+            &self.kid
+        }
+        fn alg(&self) -> &'static str {
+            "ES256"
+        }
+        fn jwk_yaml(&self) -> String {
+            format!(
+                "{{ kty: EC, kid: {}, alg: ES256, crv: P-256, x: {}, y: {} }}",
+                self.kid, self.x, self.y
+            )
+        }
+        fn sign(&self, input: &[u8]) -> Vec<u8> {
+            let der = openssl(
+                &[
+                    "dgst",
+                    "-sha256",
+                    "-binary",
+                    "-sign",
+                    self.pem.to_str().unwrap(),
+                ],
+                Some(input),
+            );
+            ecdsa_der_to_jws(&der)
+        }
+    }
+
+    /// An HMAC secret (HS256): 32 random bytes.
+    pub struct HmacKey {
+        pub kid: String,
+        pub secret: Vec<u8>,
+    }
+
+    impl HmacKey {
+        pub fn generate(kid: &str) -> HmacKey {
+            let mut secret = vec![0u8; 32];
+            let mut f = std::fs::File::open("/dev/urandom").expect("/dev/urandom");
+            f.read_exact(&mut secret).unwrap();
+            HmacKey {
+                kid: kid.to_string(),
+                secret,
+            }
+        }
+    }
+
+    impl Key for HmacKey {
+        fn kid(&self) -> &str {
+            &self.kid
+        }
+        fn alg(&self) -> &'static str {
+            "HS256"
+        }
+        fn jwk_yaml(&self) -> String {
+            format!(
+                "{{ kty: oct, kid: {}, alg: HS256, k: {} }}",
+                self.kid,
+                b64(&self.secret)
+            )
+        }
+        fn sign(&self, input: &[u8]) -> Vec<u8> {
+            hmac_sha256(&self.secret, input)
+        }
+    }
+
+    /// HMAC-SHA256 through `proto::jwt::mint` (any key bytes, e.g. an RSA public key's PEM).
+    pub fn hmac_sha256(secret: &[u8], input: &[u8]) -> Vec<u8> {
+        // mint::hmac signs `b64(header).b64(payload)`: recover the signature of `input` by
+        // minting over the same segments.
+        let text = std::str::from_utf8(input).expect("signing input is ASCII");
+        let (h, p) = text.split_once('.').expect("header.payload");
+        let header = URL_SAFE_NO_PAD.decode(h).unwrap();
+        let payload = URL_SAFE_NO_PAD.decode(p).unwrap();
+        let token = proto::jwt::mint::hmac(
+            proto::jwt::Alg::Hs256,
+            secret,
+            std::str::from_utf8(&header).unwrap(),
+            std::str::from_utf8(&payload).unwrap(),
+        )
+        .unwrap();
+        URL_SAFE_NO_PAD
+            .decode(token.rsplit('.').next().unwrap())
+            .unwrap()
+    }
+
+    /// Where the guard sits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum GuardOn {
+        /// `guarded` on the http route: 401 without credentials, 403 refused.
+        Http,
+        /// `guarded` on the sse route only: 404 either way.
+        Sse,
+        /// `guarded` on the sse-kafka route only: 404 either way.
+        SseKafka,
+    }
+
+    /// Zilla's `sse.kafka.fanout.jwt` chain: tcp → http (authorization from the `Authorization:
+    /// Bearer` header or the `access_token` query parameter) → sse → sse-kafka → kafka cache
+    /// client/server → kafka client; optionally http-filesystem + filesystem for other paths.
+    #[derive(Debug, Clone)]
+    pub struct Chain {
+        pub port: u16,
+        pub kafka: String,
+        /// JWKs as YAML flow mappings.
+        pub keys: Vec<String>,
+        pub challenge: Option<u64>,
+        pub guard_on: GuardOn,
+        pub roles: Vec<String>,
+        /// sse-kafka routes: (path, topic template).
+        pub routes: Vec<(String, String)>,
+        pub versions: Vec<String>,
+        /// `:scheme` the http route to the sse binding asks for (`https` behind TLS).
+        pub scheme: String,
+        /// Serve other paths from this directory (http-filesystem + filesystem).
+        pub files: Option<PathBuf>,
+    }
+
+    impl Chain {
+        pub fn new(port: u16, kafka: &str, keys: &[&dyn Key]) -> Chain {
+            Chain {
+                port,
+                kafka: kafka.to_string(),
+                keys: keys.iter().map(|k| k.jwk_yaml()).collect(),
+                challenge: None,
+                guard_on: GuardOn::Http,
+                roles: vec!["read:events".to_string()],
+                routes: vec![("/events".to_string(), "events".to_string())],
+                versions: vec!["http/1.1".to_string(), "h2".to_string()],
+                scheme: "http".to_string(),
+                files: None,
+            }
+        }
+        pub fn challenge(mut self, secs: u64) -> Chain {
+            self.challenge = Some(secs);
+            self
+        }
+        pub fn guard_on(mut self, on: GuardOn) -> Chain {
+            self.guard_on = on;
+            self
+        }
+        pub fn routes(mut self, routes: &[(&str, &str)]) -> Chain {
+            self.routes = routes
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .collect();
+            self
+        }
+        pub fn scheme(mut self, scheme: &str) -> Chain {
+            self.scheme = scheme.to_string();
+            self
+        }
+        pub fn files(mut self, dir: &Path) -> Chain {
+            self.files = Some(dir.to_path_buf());
+            self
+        }
+
+        pub fn yaml(&self) -> String {
+            let p = self.port;
+            let keys: String = self
+                .keys
+                .iter()
+                .map(|k| format!("        - {k}\n"))
+                .collect();
+            let challenge = self
+                .challenge
+                .map(|c| format!("      challenge: {c}\n"))
+                .unwrap_or_default();
+            let versions: String = self
+                .versions
+                .iter()
+                .map(|v| format!("        - {v}\n"))
+                .collect();
+            let roles = self
+                .roles
+                .iter()
+                .map(|r| q(r))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let guarded = |on: GuardOn, indent: &str| {
+                if self.guard_on == on {
+                    format!("{indent}guarded:\n{indent}  authn_jwt: [ {roles} ]\n")
+                } else {
+                    String::new()
+                }
+            };
+            let scheme = &self.scheme;
+            let mut y = format!(
+                "name: jwt-test
+guards:
+  authn_jwt:
+    type: jwt
+    options:
+      issuer: {ISSUER}
+      audience: {AUDIENCE}
+      keys:
+{keys}{challenge}bindings:
+  north_tcp_server:
+    type: tcp
+    kind: server
+    options:
+      host: 127.0.0.1
+      port:
+        - {p}
+    routes:
+      - when:
+          - port: {p}
+        exit: north_http_server
+  north_http_server:
+    type: http
+    kind: server
+    options:
+      versions:
+{versions}      authorization:
+        authn_jwt:
+          credentials:
+            headers:
+              authorization: 'Bearer {{credentials}}'
+            query:
+              access_token: '{{credentials}}'
+      access-control:
+        policy: cross-origin
+    routes:
+      - when:
+          - headers:
+              :scheme: {scheme}
+              :path: /events*
+{}        exit: north_sse_server
+",
+                guarded(GuardOn::Http, "        ")
+            );
+            if self.files.is_some() {
+                y += "      - exit: east_http_filesystem_mapping\n";
+            }
+            y += &format!(
+                "  north_sse_server:
+    type: sse
+    kind: server
+    routes:
+      - exit: north_sse_kafka_mapping
+{}  north_sse_kafka_mapping:
+    type: sse-kafka
+    kind: proxy
+    routes:
+",
+                guarded(GuardOn::Sse, "        ")
+            );
+            for (path, topic) in &self.routes {
+                y += &format!(
+                    "      - when:
+          - path: {}
+{}        exit: north_kafka_cache_client
+        with:
+          topic: {}
+",
+                    q(path),
+                    guarded(GuardOn::SseKafka, "        "),
+                    q(topic)
+                );
+            }
+            y += &format!(
+                "  north_kafka_cache_client:
+    type: kafka
+    kind: cache_client
+    exit: south_kafka_cache_server
+  south_kafka_cache_server:
+    type: kafka
+    kind: cache_server
+    exit: south_kafka_client
+  south_kafka_client:
+    type: kafka
+    kind: client
+    options:
+      servers:
+        - {}
+    exit: south_tcp_client
+  south_tcp_client:
+    type: tcp
+    kind: client
+",
+                q(&self.kafka)
+            );
+            if let Some(dir) = &self.files {
+                y += &format!(
+                    "  east_http_filesystem_mapping:
+    type: http-filesystem
+    kind: proxy
+    routes:
+      - when:
+          - path: /{{path}}
+        exit: east_filesystem_server
+        with:
+          path: ${{params.path}}
+  east_filesystem_server:
+    type: filesystem
+    kind: server
+    options:
+      location: {}
+",
+                    q(&format!("{}/", dir.display()))
+                );
+            }
+            y
+        }
+    }
+
+    /// Asserts that no part of any token (payload or signature segment, or the whole token)
+    /// appears in `logs`.
+    pub fn assert_not_logged(logs: &str, tokens: &[&str]) {
+        for token in tokens {
+            assert!(
+                !logs.contains(token),
+                "a token appears in the server's log:\n{logs}"
+            );
+            for (i, segment) in token.split('.').enumerate().skip(1) {
+                if segment.len() >= 16 {
+                    assert!(
+                        !logs.contains(segment),
+                        "segment {i} of a token appears in the server's log:\n{logs}"
+                    );
+                }
+            }
+        }
+    }
 }
