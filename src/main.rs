@@ -79,11 +79,12 @@ fn main() -> ExitCode {
             }
             let tls = match (&run.tls_cert, &run.tls_key) {
                 (Some(cert), Some(key)) => {
-                    let alpn: &[&str] = match plan.listeners.first().map(|l| (l.http.http1, l.http.h2)) {
-                        Some((true, false)) => &["http/1.1"],
-                        Some((false, true)) => &["h2"],
-                        _ => &["h2", "http/1.1"],
-                    };
+                    let alpn: &[&str] =
+                        match plan.listeners.first().map(|l| (l.http.http1, l.http.h2)) {
+                            Some((true, false)) => &["http/1.1"],
+                            Some((false, true)) => &["h2"],
+                            _ => &["h2", "http/1.1"],
+                        };
                     match http::tls::pem_identity(cert, key)
                         .and_then(|id| http::tls::server_config(vec![(None, id)], alpn))
                     {

@@ -193,7 +193,10 @@ impl Drop for Chromium {
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("--- chromium stderr (last 40 lines) ---\n{}\n---", self.tail(40));
+            eprintln!(
+                "--- chromium stderr (last 40 lines) ---\n{}\n---",
+                self.tail(40)
+            );
         }
     }
 }
@@ -238,7 +241,11 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
     let token = key.token(&jwt::claims(Some("alice"), exp1, "read:events", ""));
     let fresh = key.token(&jwt::claims(Some("alice"), exp1 + 120, "read:events", ""));
     let go = dir.path().join("go.json.tmp");
-    std::fs::write(&go, format!(r#"{{"token":"{token}","freshToken":"{fresh}"}}"#)).unwrap();
+    std::fs::write(
+        &go,
+        format!(r#"{{"token":"{token}","freshToken":"{fresh}"}}"#),
+    )
+    .unwrap();
     std::fs::rename(&go, www.join("go.json")).unwrap();
 
     // A control stream with the first token that never answers (curl, HTTP/1.1 over TLS).
@@ -248,7 +255,9 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
     );
     assert_eq!(control.status(WAIT), Some(200), "{}", control.curl_errors());
 
-    browser.wait_page(WAIT, "the first record", |p| p.iter().any(|l| l == "message r1"));
+    browser.wait_page(WAIT, "the first record", |p| {
+        p.iter().any(|l| l == "message r1")
+    });
     assert!(
         jwt::now() < exp1 - 3,
         "the stream opened after the challenge was due; the machine is too slow for this test"
@@ -260,9 +269,19 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
     // The control stream (no answer) is cut at the first expiry; with one worker, the
     // browser's stream would have been cut by that same timer tick had its answer not
     // extended it.
-    assert!(control.wait_eof(WAIT), "the control stream was not cut at the first expiry");
-    assert!(jwt::now() >= exp1, "the control stream ended before the first expiry");
-    let seen: Vec<_> = control.received().into_iter().map(|e| (e.event, e.data)).collect();
+    assert!(
+        control.wait_eof(WAIT),
+        "the control stream was not cut at the first expiry"
+    );
+    assert!(
+        jwt::now() >= exp1,
+        "the control stream ended before the first expiry"
+    );
+    let seen: Vec<_> = control
+        .received()
+        .into_iter()
+        .map(|e| (e.event, e.data))
+        .collect();
     assert_eq!(seen.len(), 2, "control stream: {seen:?}");
     assert_eq!(seen[0], (None, "r1".to_string()));
     assert_eq!(seen[1].0.as_deref(), Some("challenge"));
@@ -274,8 +293,7 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
     });
 
     let page = browser.page();
-    let challenge =
-        r#"challenge {"method":"POST","headers":{"content-type":"application/x-challenge-response"}}"#;
+    let challenge = r#"challenge {"method":"POST","headers":{"content-type":"application/x-challenge-response"}}"#;
     assert_eq!(
         page,
         [

@@ -189,16 +189,25 @@ fn answered_challenge_extends_the_stream_on_its_connection() {
     open(&mut conns[0], 3, &bob1);
     open(&mut conns[1], 1, &alice1);
     let streams = [(0usize, 1u32), (0, 3), (1, 1)];
-    pump(&mut conns, WAIT, "the record produced before reaches every stream", |c| {
-        streams.iter().all(|&(i, id)| has_record(&c[i], id, "before"))
-    });
+    pump(
+        &mut conns,
+        WAIT,
+        "the record produced before reaches every stream",
+        |c| {
+            streams
+                .iter()
+                .all(|&(i, id)| has_record(&c[i], id, "before"))
+        },
+    );
     for &(i, id) in &streams {
         assert_eq!(status(&conns[i], id), Some(200), "conn {i} stream {id}");
     }
 
     // Every stream is challenged, never before exp - 3.
     for &(i, id) in &streams {
-        let at = pump(&mut conns, WAIT, "challenge", |c| challenges(&c[i], id) >= 1);
+        let at = pump(&mut conns, WAIT, "challenge", |c| {
+            challenges(&c[i], id) >= 1
+        });
         assert!(
             at >= (exp1 - LEAD) as f64,
             "conn {i} stream {id}: challenged at {at:.3}, before exp - {LEAD} = {}",
@@ -210,12 +219,18 @@ fn answered_challenge_extends_the_stream_on_its_connection() {
         "challenges arrived only after the token expired; the test cannot answer in time"
     );
     for &(i, id) in &streams {
-        assert_eq!(reset_code(&conns[i], id), None, "conn {i} stream {id} cut before expiry");
+        assert_eq!(
+            reset_code(&conns[i], id),
+            None,
+            "conn {i} stream {id} cut before expiry"
+        );
     }
 
     // Alice answers on connection A.
     answer(&mut conns[0], 5, &alice2);
-    pump(&mut conns, WAIT, "the answer's response", |c| status(&c[0], 5).is_some());
+    pump(&mut conns, WAIT, "the answer's response", |c| {
+        status(&c[0], 5).is_some()
+    });
     assert_eq!(status(&conns[0], 5), Some(204), "{}", conns[0].log_text());
     let head = conns[0]
         .log
@@ -238,7 +253,10 @@ fn answered_challenge_extends_the_stream_on_its_connection() {
             "conn {i} stream {id}: {}",
             conns[i].log_text()
         );
-        assert!(at >= exp1 as f64, "conn {i} stream {id} cut at {at:.3}, before exp {exp1}");
+        assert!(
+            at >= exp1 as f64,
+            "conn {i} stream {id} cut at {at:.3}, before exp {exp1}"
+        );
     }
     assert_eq!(
         reset_code(&conns[0], 1),
@@ -249,19 +267,31 @@ fn answered_challenge_extends_the_stream_on_its_connection() {
 
     // Past the first expiry, alice on A still receives what is produced.
     s.producer.send_value("events", Some(0), "after");
-    pump(&mut conns, WAIT, "a record produced after the first expiry", |c| {
-        has_record(&c[0], 1, "after")
-    });
+    pump(
+        &mut conns,
+        WAIT,
+        "a record produced after the first expiry",
+        |c| has_record(&c[0], 1, "after"),
+    );
     assert!(!has_record(&conns[0], 3, "after"));
     assert!(!has_record(&conns[1], 1, "after"));
 
     // The second token is challenged in its turn (once), then, unanswered, cut at its expiry.
-    let at = pump(&mut conns, WAIT, "second challenge", |c| challenges(&c[0], 1) >= 2);
-    assert!(at >= (exp2 - LEAD) as f64, "second challenge at {at:.3}, before {}", exp2 - LEAD);
+    let at = pump(&mut conns, WAIT, "second challenge", |c| {
+        challenges(&c[0], 1) >= 2
+    });
+    assert!(
+        at >= (exp2 - LEAD) as f64,
+        "second challenge at {at:.3}, before {}",
+        exp2 - LEAD
+    );
     let at = pump(&mut conns, WAIT, "cut at the second expiry", |c| {
         reset_code(&c[0], 1).is_some()
     });
-    assert!(at >= exp2 as f64, "cut at {at:.3}, before the second expiry {exp2}");
+    assert!(
+        at >= exp2 as f64,
+        "cut at {at:.3}, before the second expiry {exp2}"
+    );
     assert_eq!(reset_code(&conns[0], 1), Some(code::NO_ERROR));
 
     // One challenge per expiry, each its own event, records in order around them.
@@ -321,7 +351,8 @@ fn answers_that_do_not_qualify_do_not_extend() {
         open(w, 1, &alice1);
     }
     pump(&mut conns, WAIT, "challenges", |c| {
-        c.iter().all(|w| has_record(w, 1, "before") && challenges(w, 1) == 1)
+        c.iter()
+            .all(|w| has_record(w, 1, "before") && challenges(w, 1) == 1)
     });
     let answered_at = jwt::now();
     for (w, (_, t)) in conns.iter_mut().zip(&answers) {
@@ -336,9 +367,12 @@ fn answers_that_do_not_qualify_do_not_extend() {
     if answered_at >= exp1 - 1 {
         eprintln!("note: the earlier-expiry answer was sent after its own expiry (slow machine)");
     }
-    let at = pump(&mut conns, WAIT, "every stream cut at the first expiry", |c| {
-        c.iter().all(|w| reset_code(w, 1).is_some())
-    });
+    let at = pump(
+        &mut conns,
+        WAIT,
+        "every stream cut at the first expiry",
+        |c| c.iter().all(|w| reset_code(w, 1).is_some()),
+    );
     for (w, (why, _)) in conns.iter().zip(&answers) {
         assert_eq!(
             reset_code(w, 1),
@@ -387,11 +421,19 @@ fn http1_stream_is_cut_at_expiry() {
         assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     }
     assert_eq!(curl.status(WAIT), Some(200));
-    let decoded = |b: &[u8]| decode_chunks(b).map(|(body, _, _)| body).unwrap_or_default();
+    let decoded = |b: &[u8]| {
+        decode_chunks(b)
+            .map(|(body, _, _)| body)
+            .unwrap_or_default()
+    };
 
     assert!(with_sub.read_until(WAIT, |b| find(&decoded(b), CHALLENGE).is_some()));
     let at = now_f();
-    assert!(at >= (exp1 - LEAD) as f64, "challenged at {at:.3}, before {}", exp1 - LEAD);
+    assert!(
+        at >= (exp1 - LEAD) as f64,
+        "challenged at {at:.3}, before {}",
+        exp1 - LEAD
+    );
     let events = curl.expect(2, WAIT);
     assert_eq!(events[0].data, "before");
     assert_eq!(events[1].event.as_deref(), Some("challenge"));
@@ -404,23 +446,44 @@ fn http1_stream_is_cut_at_expiry() {
     let r = raw_request(&s.server.addr(), answer.as_bytes(), WAIT).expect("answer response");
     assert_eq!(r.status, 204, "{}", r.head);
 
-    for (name, c) in [("with sub", &mut with_sub), ("without sub", &mut without_sub)] {
-        assert!(c.closed_within(WAIT), "{name}: connection not closed at expiry");
+    for (name, c) in [
+        ("with sub", &mut with_sub),
+        ("without sub", &mut without_sub),
+    ] {
+        assert!(
+            c.closed_within(WAIT),
+            "{name}: connection not closed at expiry"
+        );
         let closed_at = now_f();
-        assert!(closed_at >= exp1 as f64, "{name}: closed at {closed_at:.3}, before exp {exp1}");
+        assert!(
+            closed_at >= exp1 as f64,
+            "{name}: closed at {closed_at:.3}, before exp {exp1}"
+        );
         let raw = c.buffered().to_vec();
         let (body, _, complete) = decode_chunks(&raw).expect("valid chunked framing");
-        assert!(!complete, "{name}: the body ended with the last chunk: {:?}", String::from_utf8_lossy(&raw));
-        assert!(!raw.ends_with(b"0\r\n\r\n"), "{name}: terminating chunk sent");
+        assert!(
+            !complete,
+            "{name}: the body ended with the last chunk: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert!(
+            !raw.ends_with(b"0\r\n\r\n"),
+            "{name}: terminating chunk sent"
+        );
         let events = parse_sse(&body).0;
-        assert_eq!(events.first().map(|e| e.data.as_str()), Some("before"), "{name}");
+        assert_eq!(
+            events.first().map(|e| e.data.as_str()),
+            Some("before"),
+            "{name}"
+        );
         let expected_challenges = usize::from(name == "with sub");
         assert_eq!(occurrences(&body, CHALLENGE), expected_challenges, "{name}");
         assert_challenge_framing(&body);
     }
     assert!(curl.wait_eof(WAIT), "curl still reading after expiry");
     assert!(
-        curl.curl_errors().contains("transfer closed with outstanding read data remaining"),
+        curl.curl_errors()
+            .contains("transfer closed with outstanding read data remaining"),
         "curl should report the truncated transfer: {:?}",
         curl.curl_errors()
     );
@@ -464,27 +527,49 @@ fn deadlines_already_due_when_scheduled_still_fire() {
     assert_eq!(h1.read_head(WAIT).map(|r| r.status), Some(200));
 
     // Bob answers his challenge late, with a token already inside its own challenge window.
-    pump(&mut conns, WAIT, "bob's challenge", |c| challenges(&c[0], 3) == 1);
-    pump(&mut conns, WAIT, "a second before bob's expiry", |_| jwt::now() >= exp_a - 1);
+    pump(&mut conns, WAIT, "bob's challenge", |c| {
+        challenges(&c[0], 3) == 1
+    });
+    pump(&mut conns, WAIT, "a second before bob's expiry", |_| {
+        jwt::now() >= exp_a - 1
+    });
     assert!(jwt::now() < exp_a, "too late to answer");
     answer(&mut conns[0], 5, &bob_b);
-    pump(&mut conns, WAIT, "the answer's response", |c| status(&c[0], 5) == Some(204));
-
-    let at = pump(&mut conns, WAIT, "alice's HTTP/2 stream cut at expiry", |c| {
-        reset_code(&c[0], 1).is_some()
+    pump(&mut conns, WAIT, "the answer's response", |c| {
+        status(&c[0], 5) == Some(204)
     });
+
+    let at = pump(
+        &mut conns,
+        WAIT,
+        "alice's HTTP/2 stream cut at expiry",
+        |c| reset_code(&c[0], 1).is_some(),
+    );
     assert!(at >= exp as f64, "cut at {at:.3}, before exp {exp}");
     assert_eq!(reset_code(&conns[0], 1), Some(code::NO_ERROR));
-    assert_eq!(challenges(&conns[0], 1), 1, "challenged once before the cut");
-    assert!(h1.closed_within(WAIT), "the HTTP/1.1 stream was not cut at expiry");
+    assert_eq!(
+        challenges(&conns[0], 1),
+        1,
+        "challenged once before the cut"
+    );
+    assert!(
+        h1.closed_within(WAIT),
+        "the HTTP/1.1 stream was not cut at expiry"
+    );
     let (body, _, complete) = decode_chunks(h1.buffered()).expect("chunked framing");
     assert!(!complete);
     assert_eq!(occurrences(&body, CHALLENGE), 1);
 
-    let at = pump(&mut conns, WAIT, "bob's stream cut at the new expiry", |c| {
-        reset_code(&c[0], 3).is_some()
-    });
-    assert!(at >= exp_b as f64, "cut at {at:.3}, before the new exp {exp_b}");
+    let at = pump(
+        &mut conns,
+        WAIT,
+        "bob's stream cut at the new expiry",
+        |c| reset_code(&c[0], 3).is_some(),
+    );
+    assert!(
+        at >= exp_b as f64,
+        "cut at {at:.3}, before the new exp {exp_b}"
+    );
     assert_eq!(reset_code(&conns[0], 3), Some(code::NO_ERROR));
     assert_eq!(challenges(&conns[0], 3), 2, "one challenge per token");
     jwt::assert_not_logged(&s.server.logs(), &[&alice, &bob_a, &bob_b]);

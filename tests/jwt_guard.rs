@@ -81,7 +81,12 @@ fn bearer(token: &str) -> Vec<String> {
 fn first_event(server: &Server, path: &str, args: &[String]) -> String {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let sse = Sse::open_args(&server.url(path), &args);
-    assert_eq!(sse.status(WAIT), Some(200), "{path} {args:?}: {}", sse.curl_errors());
+    assert_eq!(
+        sse.status(WAIT),
+        Some(200),
+        "{path} {args:?}: {}",
+        sse.curl_errors()
+    );
     sse.expect(1, WAIT).remove(0).data
 }
 
@@ -110,9 +115,21 @@ fn refused_tokens(k: &Keys) -> Vec<(&'static str, String, Option<&'static str>)>
     };
     let header = |alg: &str, kid: &str| format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{kid}"}}"#);
     vec![
-        ("RS256 bad signature", flip_signature(k.rsa.token(&claims(""))), SIGNATURE),
-        ("ES256 bad signature", flip_signature(k.ec.token(&claims(""))), SIGNATURE),
-        ("HS256 bad signature", flip_signature(k.hs.token(&claims(""))), SIGNATURE),
+        (
+            "RS256 bad signature",
+            flip_signature(k.rsa.token(&claims(""))),
+            SIGNATURE,
+        ),
+        (
+            "ES256 bad signature",
+            flip_signature(k.ec.token(&claims(""))),
+            SIGNATURE,
+        ),
+        (
+            "HS256 bad signature",
+            flip_signature(k.hs.token(&claims(""))),
+            SIGNATURE,
+        ),
         (
             "HS256 signed with another secret",
             HmacKey::generate("hs1").token(&claims("")),
@@ -122,7 +139,9 @@ fn refused_tokens(k: &Keys) -> Vec<(&'static str, String, Option<&'static str>)>
             "another token's signature",
             {
                 let a = k.rsa.token(&claims(""));
-                let b = k.rsa.token(&jwt::claims(Some("mallory"), now + 300, ROLE, ""));
+                let b = k
+                    .rsa
+                    .token(&jwt::claims(Some("mallory"), now + 300, ROLE, ""));
                 let (head, _) = b.rsplit_once('.').unwrap();
                 format!("{head}.{}", a.rsplit('.').next().unwrap())
             },
@@ -199,7 +218,8 @@ fn refused_tokens(k: &Keys) -> Vec<(&'static str, String, Option<&'static str>)>
         ),
         (
             "missing role",
-            k.rsa.token(&jwt::claims(Some("alice"), now + 300, "write:events", "")),
+            k.rsa
+                .token(&jwt::claims(Some("alice"), now + 300, "write:events", "")),
             None,
         ),
         (
@@ -213,7 +233,12 @@ fn refused_tokens(k: &Keys) -> Vec<(&'static str, String, Option<&'static str>)>
         ("not a token", "not-a-token".to_string(), MALFORMED),
         (
             "two segments",
-            k.rsa.token(&claims("")).rsplit_once('.').unwrap().0.to_string(),
+            k.rsa
+                .token(&claims(""))
+                .rsplit_once('.')
+                .unwrap()
+                .0
+                .to_string(),
             MALFORMED,
         ),
         (
@@ -240,14 +265,22 @@ fn valid_tokens_of_every_key_type_stream_by_header_and_query() {
         ("HS256", k.hs.token(&valid_claims("alice"))),
     ];
     for (alg, token) in &tokens {
-        assert_eq!(first_event(&s.server, "/events", &bearer(token)), "events-record", "{alg} by header");
+        assert_eq!(
+            first_event(&s.server, "/events", &bearer(token)),
+            "events-record",
+            "{alg} by header"
+        );
         assert_eq!(
             first_event(&s.server, &format!("/events?access_token={token}"), &[]),
             "events-record",
             "{alg} by query"
         );
         assert_eq!(
-            first_event(&s.server, &format!("/events?x=1&access_token={token}&y=2"), &[]),
+            first_event(
+                &s.server,
+                &format!("/events?x=1&access_token={token}&y=2"),
+                &[]
+            ),
             "events-record",
             "{alg} by query among other parameters"
         );
@@ -257,10 +290,25 @@ fn valid_tokens_of_every_key_type_stream_by_header_and_query() {
         r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"sub":"alice","scope":["other","{ROLE}"]}}"#,
         jwt::now() + 300
     ));
-    assert_eq!(first_event(&s.server, "/events", &bearer(&array)), "events-record");
-    let many = k.hs.token(&jwt::claims(Some("alice"), jwt::now() + 300, &format!("a {ROLE} b"), ""));
-    assert_eq!(first_event(&s.server, "/events", &bearer(&many)), "events-record");
-    let all: Vec<&str> = tokens.iter().map(|(_, t)| t.as_str()).chain([array.as_str(), many.as_str()]).collect();
+    assert_eq!(
+        first_event(&s.server, "/events", &bearer(&array)),
+        "events-record"
+    );
+    let many = k.hs.token(&jwt::claims(
+        Some("alice"),
+        jwt::now() + 300,
+        &format!("a {ROLE} b"),
+        "",
+    ));
+    assert_eq!(
+        first_event(&s.server, "/events", &bearer(&many)),
+        "events-record"
+    );
+    let all: Vec<&str> = tokens
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .chain([array.as_str(), many.as_str()])
+        .collect();
     jwt::assert_not_logged(&s.server.logs(), &all);
 }
 
@@ -271,11 +319,24 @@ fn missing_is_401_and_every_refusal_403() {
     // Missing: no credentials at all, or none in the configured forms.
     for (what, args) in [
         ("no Authorization header", vec![]),
-        ("another scheme", vec!["-H".to_string(), "Authorization: Basic YWxpY2U6cHc=".to_string()]),
-        ("lower-case bearer", vec!["-H".to_string(), "Authorization: bearer x.y.z".to_string()]),
+        (
+            "another scheme",
+            vec![
+                "-H".to_string(),
+                "Authorization: Basic YWxpY2U6cHc=".to_string(),
+            ],
+        ),
+        (
+            "lower-case bearer",
+            vec!["-H".to_string(), "Authorization: bearer x.y.z".to_string()],
+        ),
         ("another query parameter", vec![]),
     ] {
-        let path = if what == "another query parameter" { "/events?token=x.y.z" } else { "/events" };
+        let path = if what == "another query parameter" {
+            "/events?token=x.y.z"
+        } else {
+            "/events"
+        };
         let got = status_of(&s.server, path, &args);
         if got != 401 {
             wrong.push(format!("missing ({what}): {got}, expected 401"));
@@ -305,7 +366,9 @@ fn missing_is_401_and_every_refusal_403() {
                     } else {
                         let last = log.all().into_iter().rfind(|l| refusals(l)).unwrap();
                         if !last.ends_with(reason) {
-                            wrong.push(format!("{what} ({how}): refused as {last:?}, expected {reason:?}"));
+                            wrong.push(format!(
+                                "{what} ({how}): refused as {last:?}, expected {reason:?}"
+                            ));
                         }
                     }
                 }
@@ -320,7 +383,10 @@ fn missing_is_401_and_every_refusal_403() {
     assert!(wrong.is_empty(), "wrong statuses:\n{}", wrong.join("\n"));
     // The server is still serving valid tokens after all that.
     let good = s.keys.ec.token(&valid_claims("alice"));
-    assert_eq!(first_event(&s.server, "/events", &bearer(&good)), "events-record");
+    assert_eq!(
+        first_event(&s.server, "/events", &bearer(&good)),
+        "events-record"
+    );
     let mut tokens: Vec<&str> = refused.iter().map(|(_, t, _)| t.as_str()).collect();
     tokens.push(&good);
     jwt::assert_not_logged(&s.server.logs(), &tokens);
@@ -344,7 +410,11 @@ fn guard_only_on_the_sse_or_sse_kafka_route_answers_404() {
                 wrong.push(format!("{where_}: {what}: {got}, expected 404"));
             }
         }
-        assert_eq!(first_event(server, "/events", &bearer(&good)), "events-record", "{where_}");
+        assert_eq!(
+            first_event(server, "/events", &bearer(&good)),
+            "events-record",
+            "{where_}"
+        );
         assert_eq!(
             first_event(server, &format!("/events?access_token={good}"), &[]),
             "events-record",
@@ -363,7 +433,10 @@ fn identity_selects_the_users_own_topic() {
     let s = setup(GuardOn::Http);
     let alice = s.keys.rsa.token(&valid_claims("alice"));
     let bob = s.keys.ec.token(&valid_claims("bob"));
-    let a = Sse::open_args(&s.server.url("/events/mine"), &["-H", &format!("Authorization: Bearer {alice}")]);
+    let a = Sse::open_args(
+        &s.server.url("/events/mine"),
+        &["-H", &format!("Authorization: Bearer {alice}")],
+    );
     let b = Sse::open(&s.server.url(&format!("/events/mine?access_token={bob}")));
     assert_eq!(a.expect(1, WAIT)[0].data, "alice-record");
     assert_eq!(b.expect(1, WAIT)[0].data, "bob-record");
@@ -377,7 +450,13 @@ fn identity_selects_the_users_own_topic() {
     a.expect_no_more(std::time::Duration::from_millis(300));
     b.expect_no_more(std::time::Duration::from_millis(100));
     // A token without the identity claim resolves no topic: 404.
-    let anonymous = s.keys.hs.token(&jwt::claims(None, jwt::now() + 300, ROLE, ""));
-    assert_eq!(status_of(&s.server, "/events/mine", &bearer(&anonymous)), 404);
+    let anonymous = s
+        .keys
+        .hs
+        .token(&jwt::claims(None, jwt::now() + 300, ROLE, ""));
+    assert_eq!(
+        status_of(&s.server, "/events/mine", &bearer(&anonymous)),
+        404
+    );
     jwt::assert_not_logged(&s.server.logs(), &[&alice, &bob, &anonymous]);
 }

@@ -26,15 +26,23 @@ pub fn fetch(url: &str) -> Result<String, String> {
         .rsplit_once(':')
         .filter(|(_, p)| p.parse::<u16>().is_ok())
         .map_or(authority, |(h, _)| h);
-    let port = if authority.len() > host.len() { "" } else if tls { ":443" } else { ":80" };
+    let port = if authority.len() > host.len() {
+        ""
+    } else if tls {
+        ":443"
+    } else {
+        ":80"
+    };
     let addr = format!("{authority}{port}")
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
     let tcp = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
     );
@@ -47,8 +55,10 @@ pub fn fetch(url: &str) -> Result<String, String> {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+        let conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
         let mut stream = rustls::StreamOwned::new(conn, tcp);
         exchange(&mut stream, &request)?
     } else {
@@ -59,7 +69,9 @@ pub fn fetch(url: &str) -> Result<String, String> {
 }
 
 fn exchange(stream: &mut impl ReadWrite, request: &str) -> Result<Vec<u8>, String> {
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -98,7 +110,10 @@ fn body_of(raw: &[u8]) -> Result<String, String> {
         let mut out = Vec::new();
         let mut rest = body;
         loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("bad chunk")?;
             let size_text = String::from_utf8_lossy(&rest[..line_end]);
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| "bad chunk size")?;

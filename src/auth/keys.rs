@@ -55,8 +55,9 @@ impl Keys {
                     let text = std::fs::read_to_string(path)
                         .map_err(|e| format!("guards.{}: {}: {e}", guard.name, path.display()))?;
                     Arc::new(
-                        KeySet::from_jwks(&text)
-                            .map_err(|e| format!("guards.{}: {}: {e}", guard.name, path.display()))?,
+                        KeySet::from_jwks(&text).map_err(|e| {
+                            format!("guards.{}: {}: {e}", guard.name, path.display())
+                        })?,
                     )
                 }
                 JwtKeys::Url(_) => Arc::new(KeySet::new(Vec::new())),
@@ -65,9 +66,14 @@ impl Keys {
                 current: RwLock::new(initial),
             });
             if let JwtKeys::Url(url) = &jwt.keys {
-                match super::jwks::fetch(url).and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string())) {
+                match super::jwks::fetch(url)
+                    .and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string()))
+                {
                     Ok(set) => entry.set(set),
-                    Err(e) => crate::warn!("guard {}: JWKS {url}: {e}; refusing tokens until it loads", guard.name),
+                    Err(e) => crate::warn!(
+                        "guard {}: JWKS {url}: {e}; refusing tokens until it loads",
+                        guard.name
+                    ),
                 }
                 spawn_refresh(guard.name.clone(), url.clone(), entry.clone());
             }
@@ -88,13 +94,17 @@ fn spawn_refresh(guard: String, url: String, keys: Arc<GuardKeys>) {
             let mut wait = REFRESH;
             loop {
                 std::thread::sleep(wait);
-                match super::jwks::fetch(&url).and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string())) {
+                match super::jwks::fetch(&url)
+                    .and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string()))
+                {
                     Ok(set) => {
                         keys.set(set);
                         wait = REFRESH;
                     }
                     Err(e) => {
-                        crate::warn!("guard {guard}: JWKS refresh from {url}: {e}; keeping the last keys");
+                        crate::warn!(
+                            "guard {guard}: JWKS refresh from {url}: {e}; keeping the last keys"
+                        );
                         wait = RETRY;
                     }
                 }

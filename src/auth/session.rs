@@ -57,7 +57,11 @@ pub fn authenticate(auth: Option<&Authorization>, keys: &Keys, req: &dyn Head) -
     let Some(auth) = auth else {
         return Credentials::NotAsked;
     };
-    let Some(token) = auth.credentials.iter().find_map(|source| credential(source, req)) else {
+    let Some(token) = auth
+        .credentials
+        .iter()
+        .find_map(|source| credential(source, req))
+    else {
         return Credentials::Missing;
     };
     match verify_token(&auth.guard, keys, token.as_bytes()) {
@@ -114,7 +118,10 @@ fn credential(source: &CredentialSource, req: &dyn Head) -> Option<String> {
             let cookies = std::str::from_utf8(req.header("cookie")?).ok()?;
             cookies.split(';').find_map(|c| {
                 let (n, v) = c.trim().split_once('=')?;
-                (n == name).then(|| source.token(v)).flatten().map(str::to_owned)
+                (n == name)
+                    .then(|| source.token(v))
+                    .flatten()
+                    .map(str::to_owned)
             })
         }
     }
@@ -141,7 +148,9 @@ pub fn permits(
 
 impl Guarded for Session {
     fn identity(&self, guard: &str) -> Option<&str> {
-        (guard == self.guard).then_some(self.identity.as_deref()).flatten()
+        (guard == self.guard)
+            .then_some(self.identity.as_deref())
+            .flatten()
     }
     fn attribute(&self, guard: &str, name: &str) -> Option<&str> {
         if guard != self.guard {

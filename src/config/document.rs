@@ -71,7 +71,6 @@ pub(super) fn read(
     })
 }
 
-
 #[derive(Default)]
 struct Telemetry {
     stdout: bool,
@@ -151,12 +150,19 @@ fn read_prometheus(cx: &mut Cx, exporter: &Map, out: &mut Vec<PrometheusEndpoint
         let Some(e) = endpoint.map(cx) else { continue };
         e.check(
             cx,
-            &[("scheme", Key::Known), ("port", Key::Known), ("path", Key::Known)],
+            &[
+                ("scheme", Key::Known),
+                ("port", Key::Known),
+                ("path", Key::Known),
+            ],
             "unknown option",
         );
         if let Some(scheme) = e.get("scheme").and_then(|n| n.string(cx)) {
             if scheme != "http" {
-                cx.error(&e.key_path("scheme"), format!("scheme {scheme:?} not supported"));
+                cx.error(
+                    &e.key_path("scheme"),
+                    format!("scheme {scheme:?} not supported"),
+                );
             }
         }
         let port = e.require(cx, "port").and_then(|n| n.int_in(cx, 1..=65535));

@@ -99,9 +99,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .as_ref()
                 .and_then(|exit| self.exit(idx, exit, &[Kind::HttpServer, Kind::Tls]))
                 .and_then(|target| match self.bindings[target].kind {
-                    Some(Kind::Tls) => self
-                        .tls_server(target)
-                        .map(|(tls, http)| (Some(tls), http)),
+                    Some(Kind::Tls) => self.tls_server(target).map(|(tls, http)| (Some(tls), http)),
                     _ => self.http_server(target).map(|http| (None, http)),
                 });
             resolved.push((matched, service, route.is_binding_exit));

@@ -8,9 +8,8 @@ use proto::jwt::{mint, verify, Alg, Expect, KeySet, MAX_PAYLOAD};
 
 use super::pattern::{Guarded, NoGuard, Params};
 use super::plan::{
-    KeySource, TlsIdentity,
     AccessControl, CredentialSource, DefaultOffset, Guard, GuardKind, HttpExit, IdTemplate,
-    JwtKeys, Plan, PrometheusEndpoint, SseKafkaRoute,
+    JwtKeys, KeySource, Plan, PrometheusEndpoint, SseKafkaRoute, TlsIdentity,
 };
 use super::{parse, Glob};
 

@@ -42,22 +42,38 @@ pub(super) fn read_vaults(cx: &mut Cx, top: &Map, base_dir: &Path) -> Vaults {
 
 fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<Store> {
     let vault = node.map(cx)?;
-    vault.check(cx, &[("type", Key::Known), ("options", Key::Known)], "unknown key");
+    vault.check(
+        cx,
+        &[("type", Key::Known), ("options", Key::Known)],
+        "unknown key",
+    );
     let type_name = vault.require(cx, "type")?.string(cx)?;
     if type_name != "filesystem" {
-        cx.error(&vault.key_path("type"), format!("vault type {type_name:?} not supported"));
+        cx.error(
+            &vault.key_path("type"),
+            format!("vault type {type_name:?} not supported"),
+        );
         return None;
     }
     let options = vault.require(cx, "options")?.map(cx)?;
     options.check(
         cx,
-        &[("keys", Key::Known), ("trust", Key::NotSupported), ("signers", Key::NotSupported)],
+        &[
+            ("keys", Key::Known),
+            ("trust", Key::NotSupported),
+            ("signers", Key::NotSupported),
+        ],
         "unknown option",
     );
     let keys = options.require(cx, "keys")?.map(cx)?;
     keys.check(
         cx,
-        &[("store", Key::Known), ("type", Key::Known), ("password", Key::Known), ("key", Key::Known)],
+        &[
+            ("store", Key::Known),
+            ("type", Key::Known),
+            ("password", Key::Known),
+            ("key", Key::Known),
+        ],
         "unknown option",
     );
     let store = base_dir.join(keys.require(cx, "store")?.string(cx)?);
@@ -76,7 +92,10 @@ fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<
             if keys.get("key").is_some() {
                 cx.error(&keys.key_path("key"), "only for type pem");
             }
-            let password = keys.get("password").and_then(|n| n.string(cx)).unwrap_or_default();
+            let password = keys
+                .get("password")
+                .and_then(|n| n.string(cx))
+                .unwrap_or_default();
             Some(Store::Pkcs12 {
                 path: store,
                 password,
@@ -89,7 +108,10 @@ fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<
             Some(Store::Pem { cert: store, key })
         }
         other => {
-            cx.error(&keys.key_path("type"), format!("keystore type {other:?} not supported"));
+            cx.error(
+                &keys.key_path("type"),
+                format!("keystore type {other:?} not supported"),
+            );
             None
         }
     }
@@ -146,18 +168,25 @@ impl<'y, 'e> Loader<'y, 'e> {
             Some(name) => match self.vaults.get(name) {
                 Some(store) => store.clone(),
                 None => {
-                    self.cx.error(&map.key_path("vault"), format!("unknown vault {name:?}"));
+                    self.cx
+                        .error(&map.key_path("vault"), format!("unknown vault {name:?}"));
                     None
                 }
             },
             None => None,
         };
-        let routes = self.routes(idx, &[("guarded", Key::NotSupported), ("with", Key::NotSupported)], true);
+        let routes = self.routes(
+            idx,
+            &[("guarded", Key::NotSupported), ("with", Key::NotSupported)],
+            true,
+        );
         let mut http = None;
         for route in routes {
             if !route.when.is_empty() {
-                self.cx
-                    .error(&format!("{}.when", route.path), "tls route conditions not supported");
+                self.cx.error(
+                    &format!("{}.when", route.path),
+                    "tls route conditions not supported",
+                );
             }
             let target = route
                 .exit

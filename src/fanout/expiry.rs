@@ -65,7 +65,10 @@ mod tests {
     use super::*;
 
     fn key(slot: usize) -> StreamKey {
-        StreamKey { slot, generation: 1 }
+        StreamKey {
+            slot,
+            generation: 1,
+        }
     }
 
     #[test]

@@ -13,16 +13,16 @@ use proto::event_id::IdTemplate;
 use slab::Slab;
 
 use super::encode::EventEncoder;
+use super::expiry::Wheel;
 use super::filter::Filter;
 use super::message::{Message, PartKey, StreamKey};
 use super::owner::OwnedPartition;
 use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
-use crate::config::plan::DefaultOffset;
-use crate::kafka::client::ClusterClient;
-use super::expiry::Wheel;
 use crate::auth::keys::Keys;
 use crate::auth::session::{now_secs, Session};
+use crate::config::plan::DefaultOffset;
+use crate::kafka::client::ClusterClient;
 use crate::metrics::{Ended, Registry, WorkerMetrics};
 use crate::runtime::mesh::Mesh;
 use crate::runtime::signal::Signal;
@@ -442,7 +442,8 @@ impl Hub {
         let Some(auth) = s.auth.as_mut() else {
             return false;
         };
-        let same = new.guard == auth.guard && new.identity.is_some() && new.identity == auth.identity;
+        let same =
+            new.guard == auth.guard && new.identity.is_some() && new.identity == auth.identity;
         let wider = auth.roles.iter().all(|r| new.roles.contains(r));
         let later = new.exp.is_none_or(|e| e > auth.expires_at);
         if !(same && wider && later) {

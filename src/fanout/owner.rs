@@ -13,14 +13,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::cache::evict;
+use super::compaction::KeyIndex;
 use super::hub::{flush, Hub, SharedHub};
 use super::message::{Message, PartKey, StartHint, StreamKey};
 use crate::kafka::chunk::Chunk;
 use crate::kafka::client::{EARLIEST, LATEST};
 use crate::kafka::error::KafkaError;
 use crate::kafka::fetch::{fetch, FetchPosition, Outcome};
-use super::cache::evict;
-use super::compaction::KeyIndex;
 use crate::metrics::PartitionGauge;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -409,7 +409,10 @@ async fn start_once(
         .list_offset(leader, &key.topic, key.partition, LATEST)
         .await?;
     let compacted = client.is_compacted(&key.topic).await.unwrap_or_else(|e| {
-        crate::warn!("topic {}: cannot read cleanup.policy ({e}); not compacted", key.topic);
+        crate::warn!(
+            "topic {}: cannot read cleanup.policy ({e}); not compacted",
+            key.topic
+        );
         false
     });
     crate::debug!(

@@ -473,7 +473,9 @@ impl Hub {
             metrics,
         );
         for (slot, at) in demoted {
-            let Some(s) = streams.get_mut(slot) else { continue };
+            let Some(s) = streams.get_mut(slot) else {
+                continue;
+            };
             s.live = false;
             s.positions = at;
             s.backfilling = vec![false; view.parts.len()];
@@ -537,13 +539,24 @@ impl Hub {
             }
             for (i, part) in view.parts.iter().enumerate() {
                 if let Some(index) = &part.index {
-                    r.entries.extend(index.snapshot().into_iter().map(|l| (i, l)));
+                    r.entries
+                        .extend(index.snapshot().into_iter().map(|l| (i, l)));
                 }
             }
             r.heads = view.parts.iter().map(|p| p.head).collect();
             r.ready = true;
         }
-        if s.replay.is_some() && !replay(s, &group.filters, group.template, encoder, target, now, &metrics.events_sent) {
+        if s.replay.is_some()
+            && !replay(
+                s,
+                &group.filters,
+                group.template,
+                encoder,
+                target,
+                now,
+                &metrics.events_sent,
+            )
+        {
             if was_empty && s.io.borrow().pending() > 0 {
                 touched.push(slot);
             }
@@ -673,7 +686,10 @@ impl Hub {
         let pos = s.positions[i].1;
         // What the broker said of the log end: a position up to it is valid, only not fetched yet.
         let part = &mut view.parts[i];
-        part.latest = part.latest.max(chunk.stable_offset).max(chunk.high_watermark);
+        part.latest = part
+            .latest
+            .max(chunk.stable_offset)
+            .max(chunk.high_watermark);
         if chunk.is_reset() {
             if chunk.first_offset == pos {
                 crate::info!(
@@ -701,7 +717,11 @@ impl Hub {
             now,
             &metrics.events_sent,
         );
-        if !full && s.positions[i].1 == pos && chunk.records().is_empty() && pos < view.parts[i].low() {
+        if !full
+            && s.positions[i].1 == pos
+            && chunk.records().is_empty()
+            && pos < view.parts[i].low()
+        {
             // The broker has nothing between here and the cache: continue from the cache.
             let low = view.parts[i].low();
             crate::warn!(
@@ -845,7 +865,9 @@ fn replay(
         r.cursor += 1;
         let rref = &latest.chunk.records()[latest.index as usize];
         s.positions[*i].1 = latest.offset + 1;
-        let Some(rec) = latest.chunk.record(rref) else { continue };
+        let Some(rec) = latest.chunk.record(rref) else {
+            continue;
+        };
         if matches_any(filters, &rec) {
             encoder.encode(io.buffer(), template, &s.positions, &rec);
             io.last_activity = now;

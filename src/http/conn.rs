@@ -11,8 +11,8 @@ use std::task::Poll;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use proto::http1::{
-    parse_request, write_response_head, BodyFraming, Limits, RequestError, EMPTY_HEADER, H2_PREFACE,
-    LAST_CHUNK,
+    parse_request, write_response_head, BodyFraming, Limits, RequestError, EMPTY_HEADER,
+    H2_PREFACE, LAST_CHUNK,
 };
 
 use super::admission::{Admission, Ticket};
@@ -360,10 +360,7 @@ async fn write_stream<S: Transport>(
             if matches!(
                 s.end,
                 Some(
-                    EndReason::Client
-                        | EndReason::Budget
-                        | EndReason::Upstream
-                        | EndReason::Expiry
+                    EndReason::Client | EndReason::Budget | EndReason::Upstream | EndReason::Expiry
                 )
             ) {
                 return Poll::Ready(None);

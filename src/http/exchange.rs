@@ -3,10 +3,10 @@
 //! connection code serializes the answer.
 
 use super::files::{answer, FileAnswer};
-use crate::auth::session::{authenticate, Credentials, Session};
 use super::head::Head;
 use super::route::{route, Exit, Routed};
 use super::sse::{plan_sse, Reject, SsePlan};
+use crate::auth::session::{authenticate, Credentials, Session};
 use crate::config::plan::HttpService;
 use crate::fanout::hub::SharedHub;
 

@@ -84,7 +84,16 @@ pub async fn serve_h2<S: Transport>(
     }));
     let (reader, writer) = stream.into_split();
     monoio::spawn(write_loop(writer, state.clone(), hub.clone(), fd));
-    read_loop(reader, read, state.clone(), peer, http, hub.clone(), admission).await;
+    read_loop(
+        reader,
+        read,
+        state.clone(),
+        peer,
+        http,
+        hub.clone(),
+        admission,
+    )
+    .await;
     let keys: Vec<StreamKey> = {
         let mut st = state.borrow_mut();
         st.closing = true;
@@ -170,10 +179,15 @@ fn handle_events(
                     } => respond_file(state, id, content_type, body, head_only, &cors, hub),
                     Action::Challenge(session) => {
                         if let Some(new) = session {
-                            let keys: Vec<StreamKey> =
-                                state.borrow().bodies.values().filter_map(|b| b.key).collect();
+                            let keys: Vec<StreamKey> = state
+                                .borrow()
+                                .bodies
+                                .values()
+                                .filter_map(|b| b.key)
+                                .collect();
                             let mut h = hub.borrow_mut();
-                            let extended = keys.into_iter().filter(|&k| h.reauthorize(k, &new)).count();
+                            let extended =
+                                keys.into_iter().filter(|&k| h.reauthorize(k, &new)).count();
                             crate::debug!("challenge response extended {extended} streams");
                         }
                         respond_status(state, id, 204, &Vec::new());
@@ -351,7 +365,15 @@ async fn write_loop<S: Transport>(
             if out.capacity() == 0 {
                 out = take_buffer();
             }
-            gather(&mut st, &mut out, cx.waker(), &mut ended, &mut drained, shutting_down, now);
+            gather(
+                &mut st,
+                &mut out,
+                cx.waker(),
+                &mut ended,
+                &mut drained,
+                shutting_down,
+                now,
+            );
             if !out.is_empty() {
                 return Poll::Ready(Some(out));
             }

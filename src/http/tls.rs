@@ -35,7 +35,11 @@ pub fn pem_identity(cert: &Path, key: &Path) -> Result<Identity, String> {
 
 /// Reads the private-key entry `alias` (or the only one, when `alias` is `None`) of a PKCS#12
 /// keystore.
-pub fn pkcs12_identity(store: &Path, password: &str, alias: Option<&str>) -> Result<Identity, String> {
+pub fn pkcs12_identity(
+    store: &Path,
+    password: &str,
+    alias: Option<&str>,
+) -> Result<Identity, String> {
     let bytes = std::fs::read(store).map_err(|e| format!("{}: {e}", store.display()))?;
     let keystore = p12_keystore::KeyStore::from_pkcs12(
         &bytes,
@@ -142,7 +146,12 @@ impl TlsServer {
         let tls = match monoio::time::timeout(timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ))
+            }
         };
         let h2 = tls.alpn_protocol().as_deref() == Some(b"h2");
         Ok((tls, h2))

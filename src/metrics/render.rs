@@ -19,56 +19,154 @@ pub fn render(reg: &Registry) -> String {
     let mut out = String::with_capacity(4096);
     let sum = |f: &Read<'_>| -> u64 { reg.workers.iter().map(|w| f(w)).sum() };
 
-    header(&mut out, "sse_kafka_connections_open", "gauge", "Client connections open.");
+    header(
+        &mut out,
+        "sse_kafka_connections_open",
+        "gauge",
+        "Client connections open.",
+    );
     for (v, name) in HTTP_VERSIONS.iter().enumerate() {
-        let open = sum(&|w| w.connections_opened[v].get()).saturating_sub(sum(&|w| w.connections_closed[v].get()));
-        let _ = writeln!(out, "sse_kafka_connections_open{{version=\"{name}\"}} {open}");
+        let open = sum(&|w| w.connections_opened[v].get())
+            .saturating_sub(sum(&|w| w.connections_closed[v].get()));
+        let _ = writeln!(
+            out,
+            "sse_kafka_connections_open{{version=\"{name}\"}} {open}"
+        );
     }
-    header(&mut out, "sse_kafka_connections_total", "counter", "Client connections accepted.");
+    header(
+        &mut out,
+        "sse_kafka_connections_total",
+        "counter",
+        "Client connections accepted.",
+    );
     for (v, name) in HTTP_VERSIONS.iter().enumerate() {
-        let _ = writeln!(out, "sse_kafka_connections_total{{version=\"{name}\"}} {}", sum(&|w| w.connections_opened[v].get()));
+        let _ = writeln!(
+            out,
+            "sse_kafka_connections_total{{version=\"{name}\"}} {}",
+            sum(&|w| w.connections_opened[v].get())
+        );
     }
-    header(&mut out, "sse_kafka_streams_open", "gauge", "SSE streams open.");
+    header(
+        &mut out,
+        "sse_kafka_streams_open",
+        "gauge",
+        "SSE streams open.",
+    );
     for (v, name) in HTTP_VERSIONS.iter().enumerate() {
-        let open = sum(&|w| w.streams_opened[v].get()).saturating_sub(sum(&|w| w.streams_closed[v].get()));
+        let open =
+            sum(&|w| w.streams_opened[v].get()).saturating_sub(sum(&|w| w.streams_closed[v].get()));
         let _ = writeln!(out, "sse_kafka_streams_open{{version=\"{name}\"}} {open}");
     }
-    header(&mut out, "sse_kafka_streams_total", "counter", "SSE streams opened.");
+    header(
+        &mut out,
+        "sse_kafka_streams_total",
+        "counter",
+        "SSE streams opened.",
+    );
     for (v, name) in HTTP_VERSIONS.iter().enumerate() {
-        let _ = writeln!(out, "sse_kafka_streams_total{{version=\"{name}\"}} {}", sum(&|w| w.streams_opened[v].get()));
+        let _ = writeln!(
+            out,
+            "sse_kafka_streams_total{{version=\"{name}\"}} {}",
+            sum(&|w| w.streams_opened[v].get())
+        );
     }
-    header(&mut out, "sse_kafka_streams_ended_total", "counter", "SSE streams ended, by reason.");
+    header(
+        &mut out,
+        "sse_kafka_streams_ended_total",
+        "counter",
+        "SSE streams ended, by reason.",
+    );
     for (i, reason) in ENDED.iter().enumerate() {
-        let _ = writeln!(out, "sse_kafka_streams_ended_total{{reason=\"{reason}\"}} {}", sum(&|w| w.streams_ended[i].get()));
+        let _ = writeln!(
+            out,
+            "sse_kafka_streams_ended_total{{reason=\"{reason}\"}} {}",
+            sum(&|w| w.streams_ended[i].get())
+        );
     }
     let simple: [(&str, &str, &Read<'_>); 6] = [
-        ("sse_kafka_events_sent_total", "Events appended to client streams.", &|w| w.events_sent.get()),
-        ("sse_kafka_bytes_sent_total", "Bytes written to client streams.", &|w| w.bytes_sent.get()),
-        ("sse_kafka_malformed_event_ids_total", "Last-Event-IDs that could not be decoded (replayed from earliest).", &|w| w.malformed_ids.get()),
-        ("sse_kafka_fetch_requests_total", "Kafka fetch requests sent.", &|w| w.fetch_requests.get()),
-        ("sse_kafka_fetch_bytes_total", "Record bytes received from Kafka fetches.", &|w| w.fetch_bytes.get()),
-        ("sse_kafka_fetch_errors_total", "Kafka fetch requests or partitions that failed.", &|w| w.fetch_errors.get()),
+        (
+            "sse_kafka_events_sent_total",
+            "Events appended to client streams.",
+            &|w| w.events_sent.get(),
+        ),
+        (
+            "sse_kafka_bytes_sent_total",
+            "Bytes written to client streams.",
+            &|w| w.bytes_sent.get(),
+        ),
+        (
+            "sse_kafka_malformed_event_ids_total",
+            "Last-Event-IDs that could not be decoded (replayed from earliest).",
+            &|w| w.malformed_ids.get(),
+        ),
+        (
+            "sse_kafka_fetch_requests_total",
+            "Kafka fetch requests sent.",
+            &|w| w.fetch_requests.get(),
+        ),
+        (
+            "sse_kafka_fetch_bytes_total",
+            "Record bytes received from Kafka fetches.",
+            &|w| w.fetch_bytes.get(),
+        ),
+        (
+            "sse_kafka_fetch_errors_total",
+            "Kafka fetch requests or partitions that failed.",
+            &|w| w.fetch_errors.get(),
+        ),
     ];
     for (name, help, f) in simple {
         header(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {}", sum(f));
     }
-    header(&mut out, "sse_kafka_cache_bytes", "gauge", "Bytes of records held in partition caches.");
+    header(
+        &mut out,
+        "sse_kafka_cache_bytes",
+        "gauge",
+        "Bytes of records held in partition caches.",
+    );
     let cache: i64 = reg.workers.iter().map(|w| w.cache_bytes.get()).sum();
     let _ = writeln!(out, "sse_kafka_cache_bytes {cache}");
 
     let parts = reg.live_partitions();
-    header(&mut out, "sse_kafka_partition_position", "gauge", "Next offset the shared fetch reads, per partition.");
+    header(
+        &mut out,
+        "sse_kafka_partition_position",
+        "gauge",
+        "Next offset the shared fetch reads, per partition.",
+    );
     for p in &parts {
-        let _ = writeln!(out, "sse_kafka_partition_position{{topic=\"{}\",partition=\"{}\"}} {}", escape(&p.topic), p.partition, p.position.get());
+        let _ = writeln!(
+            out,
+            "sse_kafka_partition_position{{topic=\"{}\",partition=\"{}\"}} {}",
+            escape(&p.topic),
+            p.partition,
+            p.position.get()
+        );
     }
-    header(&mut out, "sse_kafka_partition_high_watermark", "gauge", "Last stable offset reported by the broker, per partition.");
+    header(
+        &mut out,
+        "sse_kafka_partition_high_watermark",
+        "gauge",
+        "Last stable offset reported by the broker, per partition.",
+    );
     for p in &parts {
-        let _ = writeln!(out, "sse_kafka_partition_high_watermark{{topic=\"{}\",partition=\"{}\"}} {}", escape(&p.topic), p.partition, p.high_watermark.get());
+        let _ = writeln!(
+            out,
+            "sse_kafka_partition_high_watermark{{topic=\"{}\",partition=\"{}\"}} {}",
+            escape(&p.topic),
+            p.partition,
+            p.high_watermark.get()
+        );
     }
 
     let name = "sse_kafka_delivery_latency_seconds";
-    header(&mut out, name, "histogram", "Record timestamp to event appended to live streams.");
+    header(
+        &mut out,
+        name,
+        "histogram",
+        "Record timestamp to event appended to live streams.",
+    );
     let mut cum = vec![0u64; LATENCY_BOUNDS.len()];
     let (mut total, mut secs) = (0u64, 0f64);
     for w in &reg.workers {
@@ -89,5 +187,7 @@ pub fn render(reg: &Registry) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

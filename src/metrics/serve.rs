@@ -9,7 +9,11 @@ use std::time::Duration;
 use super::render::render;
 use super::Registry;
 
-pub fn start(addr: SocketAddr, path: String, registry: Arc<Registry>) -> std::io::Result<SocketAddr> {
+pub fn start(
+    addr: SocketAddr,
+    path: String,
+    registry: Arc<Registry>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()

@@ -1,8 +1,8 @@
 //! Starting and stopping the workers.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,17 +10,17 @@ use monoio::net::TcpListener;
 
 use super::listener::bind_reuseport;
 use super::mesh::Mesh;
+use crate::auth::keys::Keys;
 use crate::config::plan::{DefaultOffset, HttpService, Plan};
+use crate::fanout::hub::SharedHub;
 use crate::fanout::hub::{flush, Hub, Settings};
 use crate::fanout::message::{Message, StartHint};
 use crate::fanout::owner::bootstrap_topic;
-use crate::http::conn::serve;
-use crate::kafka::client::ClusterClient;
-use crate::fanout::hub::SharedHub;
 use crate::http::admission::{Admission, Limits};
+use crate::http::conn::serve;
 use crate::http::h2::serve_h2;
 use crate::http::tls::TlsServer;
-use crate::auth::keys::Keys;
+use crate::kafka::client::ClusterClient;
 use crate::metrics::Registry;
 
 /// How long a worker waits for its streams to finish after a shutdown request.
@@ -70,7 +70,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     for l in &plan.listeners {
         let tls = match &l.tls {
             Some(plan) => Some(
-                crate::http::tls::from_plan(plan).map_err(|e| format!("bindings.{}: {e}", plan.binding))?,
+                crate::http::tls::from_plan(plan)
+                    .map_err(|e| format!("bindings.{}: {e}", plan.binding))?,
             ),
             None => opts.tls.clone(),
         };
@@ -294,7 +295,9 @@ async fn serve_tls(
             serve_h2(stream, fd, Vec::new(), peer, http, hub, admission).await
         }
         Ok((stream, _)) if http.http1 => serve(stream, fd, true, peer, http, hub, admission).await,
-        Ok(_) => crate::debug!("TLS from {peer}: ALPN chose a version this listener does not serve"),
+        Ok(_) => {
+            crate::debug!("TLS from {peer}: ALPN chose a version this listener does not serve")
+        }
         Err(e) => crate::debug!("TLS handshake with {peer}: {e}"),
     }
 }
