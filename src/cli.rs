@@ -27,6 +27,10 @@ OPTIONS:
         --cache-age SECS         seconds a fetched record stays in the cache (default 3600, 0 = no bound)
         --stall-timeout SECS     a stream whose client takes no bytes for this long is ended (default 10, 0 = never)
         --fetch-max-wait-ms MS   long-poll wait of the shared Kafka fetch (default 500)
+        --h2-max-concurrent-streams N  HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100)
+        --h2-initial-window-size N     HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE for request bodies (default 65535)
+        --h2-max-frame-size N          HTTP/2 SETTINGS_MAX_FRAME_SIZE (default 16384)
+        --h2-max-header-list-size N    HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (default 8192)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
@@ -120,6 +124,18 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 run.settings.fetch_max_wait =
                     Duration::from_millis(number(name, &value()?)?.clamp(1, 60_000) as u64)
             }
+            "--h2-max-concurrent-streams" => {
+                run.settings.h2.max_concurrent_streams = bounded(name, &value()?, 1, u32::MAX)?
+            }
+            "--h2-initial-window-size" => {
+                run.settings.h2.initial_window_size = bounded(name, &value()?, 0, (1 << 31) - 1)?
+            }
+            "--h2-max-frame-size" => {
+                run.settings.h2.max_frame_size = bounded(name, &value()?, 1 << 14, (1 << 24) - 1)?
+            }
+            "--h2-max-header-list-size" => {
+                run.settings.h2.max_header_list_size = bounded(name, &value()?, 1024, 1 << 20)?
+            }
             "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
             "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
@@ -134,6 +150,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Err("--tls-cert and --tls-key go together".into());
     }
     Ok(Command::Run(run))
+}
+
+/// A number within `lo..=hi` (RFC 9113's ranges for SETTINGS).
+fn bounded(name: &str, v: &str, lo: u32, hi: u32) -> Result<u32, String> {
+    let n: u64 = v.parse().map_err(|_| format!("{name}: not a number: {v}"))?;
+    if n < u64::from(lo) || n > u64::from(hi) {
+        return Err(format!("{name}: {n} is outside {lo}..={hi}"));
+    }
+    Ok(n as u32)
 }
 
 fn number(name: &str, v: &str) -> Result<usize, String> {

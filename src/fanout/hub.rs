@@ -48,6 +48,9 @@ pub struct Settings {
     /// Long-poll wait of the shared fetch (real Kafka answers as soon as data arrives; some
     /// brokers hold a fetch for part of it whatever arrives).
     pub fetch_max_wait: Duration,
+    /// SETTINGS the worker's HTTP/2 connections advertise (carried here with the other
+    /// per-worker tunables; only `http::h2` reads it).
+    pub h2: proto::h2::Settings,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             view_linger_secs: 30,
             stall_secs: 10,
             fetch_max_wait: Duration::from_millis(500),
+            h2: proto::h2::Settings::default(),
         }
     }
 }

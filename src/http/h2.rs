@@ -15,7 +15,7 @@ use std::task::{Poll, Waker};
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
-use proto::h2::{ErrorCode, Event, H2Conn, Settings};
+use proto::h2::{ErrorCode, Event, H2Conn};
 
 use super::admission::{Admission, Ticket};
 use super::exchange::{decide, Action, Cors};
@@ -74,7 +74,7 @@ pub async fn serve_h2<S: Transport>(
 ) {
     use monoio::io::Splitable;
     let state: Shared = Rc::new(RefCell::new(State {
-        h2: H2Conn::new(Settings::default()),
+        h2: H2Conn::new(hub.borrow().settings.h2),
         bodies: BTreeMap::new(),
         opening: Vec::new(),
         out: Vec::new(),
