@@ -33,6 +33,7 @@ OPTIONS:
         --h2-max-header-list-size N    HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (default 8192)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
+        --jwks-refresh SECS      how often a guard's JWKS URL is read again (default 300)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
         --tls-key FILE           and this PEM private key
     -h, --help                   this text
@@ -57,6 +58,7 @@ pub struct RunArgs {
     pub workers: usize,
     pub settings: Settings,
     pub limits: Limits,
+    pub jwks_refresh: Duration,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
 }
@@ -78,6 +80,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             max_streams: 1_000_000,
             max_streams_per_ip: 0,
         },
+        jwks_refresh: Duration::from_secs(300),
         tls_cert: None,
         tls_key: None,
     };
@@ -138,6 +141,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
             "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
+            "--jwks-refresh" => {
+                run.jwks_refresh = Duration::from_secs(number(name, &value()?)?.max(1) as u64)
+            }
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
@@ -154,7 +160,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 
 /// A number within `lo..=hi` (RFC 9113's ranges for SETTINGS).
 fn bounded(name: &str, v: &str, lo: u32, hi: u32) -> Result<u32, String> {
-    let n: u64 = v.parse().map_err(|_| format!("{name}: not a number: {v}"))?;
+    let n: u64 = v
+        .parse()
+        .map_err(|_| format!("{name}: not a number: {v}"))?;
     if n < u64::from(lo) || n > u64::from(hi) {
         return Err(format!("{name}: {n} is outside {lo}..={hi}"));
     }

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
                 workers: run.workers,
                 settings: run.settings,
                 limits: run.limits,
+                jwks_refresh: run.jwks_refresh,
                 tls,
             };
             match runtime::worker::run(plan, opts) {

@@ -10,9 +10,7 @@ use proto::jwt::KeySet;
 
 use crate::config::plan::{Guard, JwtKeys};
 
-/// How often a JWKS URL is read again.
-const REFRESH: Duration = Duration::from_secs(300);
-/// How soon a failed read is retried.
+/// How soon a failed read is retried (at most; never later than the refresh interval).
 const RETRY: Duration = Duration::from_secs(10);
 
 pub struct GuardKeys {
@@ -45,7 +43,7 @@ pub struct Keys {
 impl Keys {
     /// Prepares every guard's keys; JWKS URLs are read once now (a failure is logged and the
     /// guard refuses tokens until a refresh succeeds) and then refreshed in the background.
-    pub fn start(guards: &[Arc<Guard>]) -> Result<Arc<Keys>, String> {
+    pub fn start(guards: &[Arc<Guard>], refresh: Duration) -> Result<Arc<Keys>, String> {
         let mut keys = Keys::default();
         for guard in guards {
             let jwt = guard.jwt();
@@ -75,7 +73,7 @@ impl Keys {
                         guard.name
                     ),
                 }
-                spawn_refresh(guard.name.clone(), url.clone(), entry.clone());
+                spawn_refresh(guard.name.clone(), url.clone(), entry.clone(), refresh);
             }
             keys.by_guard.insert(guard.name.clone(), entry);
         }
@@ -87,11 +85,11 @@ impl Keys {
     }
 }
 
-fn spawn_refresh(guard: String, url: String, keys: Arc<GuardKeys>) {
+fn spawn_refresh(guard: String, url: String, keys: Arc<GuardKeys>, refresh: Duration) {
     let spawned = std::thread::Builder::new()
         .name(format!("jwks-{guard}"))
         .spawn(move || {
-            let mut wait = REFRESH;
+            let mut wait = refresh;
             loop {
                 std::thread::sleep(wait);
                 match super::jwks::fetch(&url)
@@ -99,13 +97,13 @@ fn spawn_refresh(guard: String, url: String, keys: Arc<GuardKeys>) {
                 {
                     Ok(set) => {
                         keys.set(set);
-                        wait = REFRESH;
+                        wait = refresh;
                     }
                     Err(e) => {
                         crate::warn!(
                             "guard {guard}: JWKS refresh from {url}: {e}; keeping the last keys"
                         );
-                        wait = RETRY;
+                        wait = RETRY.min(refresh);
                     }
                 }
             }

@@ -30,6 +30,8 @@ pub struct Options {
     pub workers: usize,
     pub settings: Settings,
     pub limits: Limits,
+    /// How often a guard's JWKS URL is read again.
+    pub jwks_refresh: Duration,
     /// TLS for every listener (the `--tls-cert`/`--tls-key` options).
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -103,7 +105,7 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     }
 
     let admission = Admission::new(opts.limits);
-    let keys = Keys::start(&plan.guards)?;
+    let keys = Keys::start(&plan.guards, opts.jwks_refresh)?;
     install_signals(mesh.clone())?;
     let cores = core_count();
     let clusters: Vec<ClusterSpec> = plan
