@@ -107,7 +107,7 @@ fn check_reports_every_error_with_its_path() {
         "      access-control:\n        policy: cross-origin\n",
         "      access-control:\n        policy: cross-origin\n      overrides:\n        x-a: b\n",
     );
-    // 2. a binding type from a later issue (tls), 3. an unknown binding type.
+    // 2. a tls binding missing its vault, 3. an unknown binding type.
     let yaml = yaml
         + "  north_tls_server:\n    type: tls\n    kind: server\n    options:\n      keys:\n        - localhost\n    exit: north_http_server\n"
         + "  weird_binding:\n    type: no-such-type\n    kind: server\n";
@@ -118,10 +118,11 @@ fn check_reports_every_error_with_its_path() {
     let lines: Vec<&str> = t.lines().collect();
     let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
     assert!(has("bindings.north_http_server.options.overrides:"), "{t}");
+    // A tls binding without its vault (the tls binding itself is supported now).
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("bindings.north_tls_server") && l.contains("not supported")),
+            .any(|l| l.starts_with("bindings.north_tls_server.vault: required")),
         "{t}"
     );
     assert!(has("bindings.weird_binding"), "{t}");
