@@ -567,22 +567,25 @@ impl Hub {
             for i in 0..view.parts.len() {
                 let part = &view.parts[i];
                 let pos = s.positions[i].1;
-                if pos > part.live() && !s.backfilling[i] {
-                    // Past what the broker held: ask it (a one-shot fetch at `pos`); a position
-                    // beyond its log end comes back as a reset to the earliest offset.
+                // Past what the broker held (a one-shot fetch at `pos` asks it; a position beyond
+                // its log end comes back as a reset to the earliest offset), or older than the
+                // cache (the fetch brings the records): one request in flight per partition.
+                let ask = pos > part.live() || pos < part.low();
+                if ask && !s.backfilling[i] {
                     s.backfilling[i] = true;
                     let key = view.key(i);
-                    let owner = key.owner(workers);
+                    let stream = StreamKey {
+                        slot,
+                        generation: s.generation,
+                    };
+                    let from = pos;
                     outbox.push_back((
-                        owner,
+                        key.owner(workers),
                         Message::Backfill {
                             key,
-                            from: pos,
+                            from,
                             worker,
-                            stream: StreamKey {
-                                slot,
-                                generation: s.generation,
-                            },
+                            stream,
                         },
                     ));
                 }
@@ -590,23 +593,6 @@ impl Hub {
                     continue;
                 }
                 if pos < part.low() {
-                    if !s.backfilling[i] {
-                        s.backfilling[i] = true;
-                        let key = view.key(i);
-                        let owner = key.owner(workers);
-                        outbox.push_back((
-                            owner,
-                            Message::Backfill {
-                                key,
-                                from: pos,
-                                worker,
-                                stream: StreamKey {
-                                    slot,
-                                    generation: s.generation,
-                                },
-                            },
-                        ));
-                    }
                     continue;
                 }
                 let Some(chunk) = part.chunk_at(pos) else {
