@@ -349,6 +349,9 @@ pub async fn bootstrap_topic(hub: SharedHub, cluster: usize, topic: String, hint
             h.pin(key, hint, &hub);
         }
     }
+    h.pin_view(cluster, topic, hint, &meta);
+    drop(h);
+    flush(&hub);
 }
 
 /// Finds the leader and the earliest/latest offsets, then activates the partition.

@@ -104,9 +104,29 @@ pub(super) struct TopicView {
     members: usize,
     idle_since: Option<u64>,
     meta: Signal<Result<(), OpenError>>,
+    /// A `cache_server.bootstrap` topic: kept subscribed without streams.
+    pinned: bool,
 }
 
 impl TopicView {
+    fn new(cluster: usize, topic: Arc<str>, hint: StartHint, now: u64) -> Self {
+        TopicView {
+            cluster,
+            topic,
+            state: ViewState::Resolving,
+            hint,
+            parts: Vec::new(),
+            progress: Vec::new(),
+            groups: Vec::new(),
+            waiting: Vec::new(),
+            catching_up: Vec::new(),
+            members: 0,
+            idle_since: Some(now),
+            meta: Signal::new(),
+            pinned: false,
+        }
+    }
+
     fn part_index(&self, partition: i32) -> Option<usize> {
         self.progress
             .binary_search_by_key(&partition, |(p, _)| *p)
@@ -196,23 +216,8 @@ pub async fn open_stream(
                 DefaultOffset::Historical => StartHint::Earliest,
                 DefaultOffset::Live => StartHint::Latest,
             };
-            h.views.insert(
-                vkey.clone(),
-                TopicView {
-                    cluster: req.cluster,
-                    topic,
-                    state: ViewState::Resolving,
-                    hint,
-                    parts: Vec::new(),
-                    progress: Vec::new(),
-                    groups: Vec::new(),
-                    waiting: Vec::new(),
-                    catching_up: Vec::new(),
-                    members: 0,
-                    idle_since: Some(now),
-                    meta: Signal::new(),
-                },
-            );
+            h.views
+                .insert(vkey.clone(), TopicView::new(req.cluster, topic, hint, now));
             monoio::spawn(resolve_view(hub.clone(), vkey.clone()));
         }
         let meta = h.views[&vkey].meta.clone();
@@ -278,6 +283,20 @@ async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
 }
 
 impl Hub {
+    /// A bootstrap topic: this worker subscribes to every partition from start and keeps the
+    /// view without streams, so the first client needs no broker round trip.
+    pub fn pin_view(&mut self, cluster: usize, topic: Arc<str>, hint: StartHint, meta: &TopicMeta) {
+        let vkey: ViewKey = (cluster, topic.clone());
+        if let Some(view) = self.views.get_mut(&vkey) {
+            view.pinned = true;
+            return;
+        }
+        let mut view = TopicView::new(cluster, topic, hint, self.now);
+        view.pinned = true;
+        self.views.insert(vkey.clone(), view);
+        self.on_metadata(&vkey, meta);
+    }
+
     fn on_metadata(&mut self, vkey: &ViewKey, meta: &TopicMeta) {
         let workers = self.workers();
         let worker = self.worker;
@@ -742,7 +761,8 @@ impl Hub {
             .views
             .iter()
             .filter(|(_, v)| {
-                v.members == 0
+                !v.pinned
+                    && v.members == 0
                     && v.state != ViewState::Resolving
                     && v.idle_since.is_some_and(|t| now >= t + linger)
             })

@@ -57,6 +57,7 @@ fn live_delivery_allocates_nothing_per_event() {
         members: 0,
         idle_since: None,
         meta: Signal::new(),
+        pinned: false,
     };
     let group = view.group_for(&[], IdTemplate::Etag);
     h.views.insert(vkey.clone(), view);
