@@ -44,7 +44,7 @@ Logs go to stderr (SSE_KAFKA_LOG=debug for more).
 
 #[derive(Debug)]
 pub enum Command {
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     Check { config: PathBuf },
     Help,
     Version,
@@ -155,7 +155,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     if run.tls_cert.is_some() != run.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
     }
-    Ok(Command::Run(run))
+    Ok(Command::Run(Box::new(run)))
 }
 
 /// A number within `lo..=hi` (RFC 9113's ranges for SETTINGS).

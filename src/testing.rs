@@ -34,8 +34,11 @@ pub fn allocations() -> u64 {
     ALLOCATIONS.with(|c| c.get())
 }
 
+/// A test record: key and value, each maybe null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// An uncompressed v2 record batch with one record per `(key, value)`, offsets from `base`.
-pub fn batch(base: i64, records: &[(Option<&[u8]>, Option<&[u8]>)]) -> Vec<u8> {
+pub fn batch(base: i64, records: &[KeyValue<'_>]) -> Vec<u8> {
     let mut body = Vec::new();
     for (i, (key, value)) in records.iter().enumerate() {
         let mut rec = Vec::new();

@@ -105,6 +105,9 @@ pub(super) struct RouteSpec<'y> {
     pub is_binding_exit: bool,
 }
 
+/// A tls server binding read: its plan and the http service it exits to.
+pub(super) type TlsExit = (Arc<TlsPlan>, Arc<HttpService>);
+
 /// Everything read so far, by binding index: each binding is read once.
 #[derive(Default)]
 pub(super) struct Memo {
@@ -116,7 +119,7 @@ pub(super) struct Memo {
     pub kafka_nodes: HashMap<usize, Option<KafkaNode>>,
     pub kafka_chains: HashMap<usize, Option<Arc<KafkaCluster>>>,
     pub tcp_clients: HashMap<usize, Option<TcpClient>>,
-    pub tls: HashMap<usize, Option<(Arc<TlsPlan>, Arc<HttpService>)>>,
+    pub tls: HashMap<usize, Option<TlsExit>>,
     /// Deduplicated by kafka client binding index.
     pub clusters: Vec<(usize, Arc<KafkaCluster>)>,
 }

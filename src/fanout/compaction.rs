@@ -85,11 +85,11 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::testing::batch;
+    use crate::testing::{batch, KeyValue};
 
     #[test]
     fn keeps_the_latest_per_key_including_tombstones() {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
+        let recs: Vec<KeyValue<'_>> = vec![
             (Some(b"k1"), Some(b"v1")),
             (Some(b"k2"), Some(b"v1")),
             (Some(b"k1"), Some(b"v2")),

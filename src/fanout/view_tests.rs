@@ -9,14 +9,14 @@ use super::*;
 use crate::fanout::hub::{Hub, OpenRequest, Settings};
 use crate::kafka::chunk::Chunk;
 use crate::runtime::mesh::Mesh;
-use crate::testing::{allocations, batch};
+use crate::testing::{allocations, batch, KeyValue};
 
 const STREAMS: usize = 1_000;
 const RECORDS_PER_CHUNK: usize = 100;
 
 fn chunk(base: i64) -> Chunk {
     let value = [b'x'; 200];
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..RECORDS_PER_CHUNK)
+    let records: Vec<KeyValue<'_>> = (0..RECORDS_PER_CHUNK)
         .map(|_| (Some(&b"key"[..]), Some(&value[..])))
         .collect();
     let bytes = Bytes::from(batch(base, &records));
