@@ -10,8 +10,9 @@
 //! response (or gave up), reads `finish MS` (wait for completion at most MS) or `stop`, writes
 //! its counts and histogram to `--out` as JSON and prints `done`.
 //!
-//! HTTP/1.1 only for now: [`Proto`] is where an HTTP/2 mode (several streams per connection)
-//! plugs in; [`StreamState`] and the accounting are already independent of the connection.
+//! HTTP/1.1 (one stream per connection) or HTTP/2 by prior knowledge (`--http 2`, several
+//! streams per connection, see [`h2_conn_task`]); [`StreamState`], the SSE parser and the
+//! accounting are the same for both.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -39,6 +40,17 @@ pub const BUCKET_NS: u64 = 100_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
     Http1,
+    /// HTTP/2 with prior knowledge (cleartext), `streams_per_conn` streams per connection.
+    Http2,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Http1 => "http/1.1",
+            Proto::Http2 => "h2",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +59,8 @@ pub struct ClientArgs {
     /// Request path; `{i}` is replaced by the stream index.
     pub path: String,
     pub proto: Proto,
+    /// HTTP/2: streams per connection.
+    pub streams_per_conn: usize,
     pub first: usize,
     pub count: usize,
     pub src_addrs: Vec<Ipv4Addr>,
@@ -104,6 +118,13 @@ impl ClientArgs {
             self.t0_ns.to_string(),
             "--reconnect-ms".into(),
             self.reconnect_ms.to_string(),
+            "--http".into(),
+            match self.proto {
+                Proto::Http1 => "1.1".into(),
+                Proto::Http2 => "2".into(),
+            },
+            "--streams-per-conn".into(),
+            self.streams_per_conn.to_string(),
         ];
         if self.keyed {
             a.push("--keyed".into());
@@ -122,6 +143,7 @@ impl ClientArgs {
             target: "127.0.0.1:7114".parse().unwrap(),
             path: "/".into(),
             proto: Proto::Http1,
+            streams_per_conn: 10,
             first: 0,
             count: 1,
             src_addrs: vec![Ipv4Addr::new(127, 0, 0, 2)],
@@ -154,9 +176,11 @@ impl ClientArgs {
                 "--http" => {
                     c.proto = match v()?.as_str() {
                         "1.1" | "h1" => Proto::Http1,
-                        other => return Err(format!("--http {other}: only 1.1 for now")),
+                        "2" | "h2" => Proto::Http2,
+                        other => return Err(format!("--http {other}: 1.1 or 2")),
                     }
                 }
+                "--streams-per-conn" => c.streams_per_conn = num(v()?)?.max(1) as usize,
                 "--first" => c.first = num(v()?)? as usize,
                 "--count" => c.count = num(v()?)? as usize,
                 "--src-addrs" => {
@@ -295,42 +319,42 @@ impl Track {
     }
 }
 
-struct StreamState {
-    index: usize,
-    track: Track,
-    parser: SseParser,
-    chunked: Chunked,
-    opened: bool,
-    failed: bool,
-    complete: bool,
-    connects: u32,
-    server_closes: u32,
-    drops: u32,
-    next_drop_ns: u64,
-    rng: u64,
+pub(crate) struct StreamState {
+    pub(crate) index: usize,
+    pub(crate) track: Track,
+    pub(crate) parser: SseParser,
+    pub(crate) chunked: Chunked,
+    pub(crate) opened: bool,
+    pub(crate) failed: bool,
+    pub(crate) complete: bool,
+    pub(crate) connects: u32,
+    pub(crate) server_closes: u32,
+    pub(crate) drops: u32,
+    pub(crate) next_drop_ns: u64,
+    pub(crate) rng: u64,
 }
 
 /// Per-thread state shared by the stream tasks and the supervisor.
-struct Ctx {
-    args: Arc<ClientArgs>,
-    host: String,
-    streams: Vec<RefCell<StreamState>>,
-    hist: RefCell<Histogram<u64>>,
-    timeline: RefCell<Vec<u64>>,
-    statuses: RefCell<BTreeMap<u16, u64>>,
-    errors: RefCell<BTreeMap<String, u64>>,
-    first_ns: Cell<u64>,
-    last_ns: Cell<u64>,
-    complete: Cell<usize>,
-    failed: Cell<usize>,
-    bytes: Cell<u64>,
+pub(crate) struct Ctx {
+    pub(crate) args: Arc<ClientArgs>,
+    pub(crate) host: String,
+    pub(crate) streams: Vec<RefCell<StreamState>>,
+    pub(crate) hist: RefCell<Histogram<u64>>,
+    pub(crate) timeline: RefCell<Vec<u64>>,
+    pub(crate) statuses: RefCell<BTreeMap<u16, u64>>,
+    pub(crate) errors: RefCell<BTreeMap<String, u64>>,
+    pub(crate) first_ns: Cell<u64>,
+    pub(crate) last_ns: Cell<u64>,
+    pub(crate) complete: Cell<usize>,
+    pub(crate) failed: Cell<usize>,
+    pub(crate) bytes: Cell<u64>,
     /// Connection attempts allowed at once (connect + response head).
-    permits: Cell<usize>,
-    waiters: RefCell<Vec<Waker>>,
+    pub(crate) permits: Cell<usize>,
+    pub(crate) waiters: RefCell<Vec<Waker>>,
 }
 
 impl Ctx {
-    async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         poll_fn(|cx| {
             if self.permits.get() > 0 {
                 self.permits.set(self.permits.get() - 1);
@@ -343,14 +367,14 @@ impl Ctx {
         .await
     }
 
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.permits.set(self.permits.get() + 1);
         if let Some(w) = self.waiters.borrow_mut().pop() {
             w.wake();
         }
     }
 
-    fn error(&self, what: &str) {
+    pub(crate) fn error(&self, what: &str) {
         *self
             .errors
             .borrow_mut()
@@ -553,8 +577,18 @@ async fn thread_main(args: Arc<ClientArgs>, t: usize) -> serde_json::Value {
         bytes: Cell::new(0),
         waiters: RefCell::new(Vec::new()),
     });
-    for slot in 0..ctx.streams.len() {
-        monoio::spawn(stream_task(ctx.clone(), slot));
+    match args.proto {
+        Proto::Http1 => {
+            for slot in 0..ctx.streams.len() {
+                monoio::spawn(stream_task(ctx.clone(), slot));
+            }
+        }
+        Proto::Http2 => {
+            let slots: Vec<usize> = (0..ctx.streams.len()).collect();
+            for group in slots.chunks(args.streams_per_conn.max(1)) {
+                monoio::spawn(crate::h2::h2_conn_task(ctx.clone(), group.to_vec()));
+            }
+        }
     }
     // Supervisor: wait for `finish`, then for every stream to complete (or the deadline), then
     // a short grace period to catch trailing duplicates.
@@ -779,23 +813,7 @@ async fn open(
                 if head.status != 200 {
                     return Err((format!("status {}", head.status), buf));
                 }
-                let mut s = ctx.streams[slot].borrow_mut();
-                s.chunked = Chunked::default();
-                s.parser.reset_connection();
-                if !s.opened {
-                    s.opened = true;
-                    OPENED.fetch_add(1, Ordering::SeqCst);
-                    if s.track.reached_end(ctx.args.per_src) {
-                        s.complete = true;
-                        ctx.complete.set(ctx.complete.get() + 1);
-                    }
-                }
-                if ctx.args.reconnect_ms > 0 {
-                    let span = ctx.args.reconnect_ms * 1_000_000;
-                    let r = xorshift(&mut s.rng) % span.max(1);
-                    s.next_drop_ns = mono_ns() + span / 2 + r;
-                }
-                drop(s);
+                on_opened(ctx, slot);
                 return Ok(Opened {
                     stream,
                     buf,
@@ -807,7 +825,41 @@ async fn open(
     }
 }
 
-fn so_error(stream: &TcpStream) -> Option<std::io::Error> {
+/// A response 200 arrived on `slot`'s stream: a new body starts.
+pub(crate) fn on_opened(ctx: &Ctx, slot: usize) {
+    let mut s = ctx.streams[slot].borrow_mut();
+    s.chunked = Chunked::default();
+    s.parser.reset_connection();
+    if !s.opened {
+        s.opened = true;
+        OPENED.fetch_add(1, Ordering::SeqCst);
+        if s.track.reached_end(ctx.args.per_src) {
+            s.complete = true;
+            ctx.complete.set(ctx.complete.get() + 1);
+        }
+    }
+    if ctx.args.reconnect_ms > 0 {
+        let span = ctx.args.reconnect_ms * 1_000_000;
+        let r = xorshift(&mut s.rng) % span.max(1);
+        s.next_drop_ns = mono_ns() + span / 2 + r;
+    }
+}
+
+/// The stream gave up (never answered 200 after several attempts).
+pub(crate) fn mark_failed(ctx: &Ctx, slot: usize) {
+    let mut s = ctx.streams[slot].borrow_mut();
+    if !s.failed {
+        s.failed = true;
+        ctx.failed.set(ctx.failed.get() + 1);
+        FAILED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn finishing() -> u64 {
+    FINISH_AT.load(Ordering::SeqCst)
+}
+
+pub(crate) fn so_error(stream: &TcpStream) -> Option<std::io::Error> {
     use std::os::fd::AsRawFd;
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -831,6 +883,11 @@ use monoio::buf::{IoBufMut, SliceMut};
 
 trait SliceFrom {
     fn slice_mut_from(self, from: usize) -> SliceMut<Vec<u8>>;
+}
+
+/// `buf`'s spare capacity from `from` on, for a read.
+pub(crate) fn slice_from(buf: Vec<u8>, from: usize) -> SliceMut<Vec<u8>> {
+    buf.slice_mut_from(from)
 }
 
 impl SliceFrom for Vec<u8> {
@@ -875,14 +932,14 @@ async fn pump(ctx: &Ctx, slot: usize, opened: Opened) -> (Ended, Vec<u8>) {
     }
 }
 
-enum Flow {
+pub(crate) enum Flow {
     Continue,
     ServerEnded,
     Drop,
     Done,
 }
 
-fn on_bytes(ctx: &Ctx, slot: usize, bytes: &[u8], chunked: bool, now: u64) -> Flow {
+pub(crate) fn on_bytes(ctx: &Ctx, slot: usize, bytes: &[u8], chunked: bool, now: u64) -> Flow {
     ctx.bytes.set(ctx.bytes.get() + bytes.len() as u64);
     let per_src = ctx.args.per_src;
     let mut s = ctx.streams[slot].borrow_mut();

@@ -2,6 +2,7 @@
 
 mod client;
 mod feed;
+mod h2;
 mod net;
 mod payload;
 mod procs;
@@ -63,6 +64,9 @@ OPTIONS:
     --raw-burst-ms MS      raw floor releases events in batches every MS (mimics a broker's fetch
                            cadence; default 0 = one by one as they are due)
     --keep                 keep the run directory (logs, configs) even on success
+    --http2, --proto h2    our server's clients speak HTTP/2 (prior knowledge, cleartext), several
+                           streams per connection; labels get `-h2`. Baselines stay HTTP/1.1
+    --streams-per-conn N   HTTP/2: streams per connection (default 10)
     --drop-one             fault injection: client drops one event (must report exactly 1 lost)
     --dup-one              fault injection: client counts one event twice (1 duplicate)
 
@@ -99,6 +103,8 @@ struct Opts {
     raw_burst_ms: u64,
     drop_one: bool,
     dup_one: bool,
+    http2: bool,
+    streams_per_conn: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -130,6 +136,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         raw_burst_ms: 0,
         drop_one: false,
         dup_one: false,
+        http2: false,
+        streams_per_conn: 10,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -197,6 +205,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--raw-burst-ms" => o.raw_burst_ms = num(&name, v()?)?,
             "--drop-one" => o.drop_one = true,
             "--dup-one" => o.dup_one = true,
+            "--http2" => o.http2 = true,
+            "--proto" => {
+                o.http2 = match v()?.as_str() {
+                    "h2" | "http2" | "2" => true,
+                    "h1" | "http1" | "1.1" => false,
+                    other => return Err(format!("--proto {other}: h1 or h2")),
+                }
+            }
+            "--streams-per-conn" => o.streams_per_conn = num::<usize>(&name, v()?)?.max(1),
             s if !s.starts_with('-') && o.scenario.is_empty() => o.scenario = s.to_string(),
             other => return Err(format!("unknown argument {other} (see --help)")),
         }
@@ -390,6 +407,9 @@ fn scenario(env: &mut Env, name: &str) -> Result<(), String> {
         if let Some(ms) = o.fetch_max_wait_ms {
             label += &format!("-fw{ms}");
         }
+        if o.http2 {
+            label += "-h2";
+        }
         let feed = if name == "idle" {
             None
         } else {
@@ -489,6 +509,12 @@ fn one_run(
         settle: Duration::from_millis(if name == "idle" { 3000 } else { 1000 }),
         workers: o.workers,
         raw_burst_ms: o.raw_burst_ms,
+        proto: if o.http2 && kind == Kind::Ours {
+            client::Proto::Http2
+        } else {
+            client::Proto::Http1
+        },
+        streams_per_conn: o.streams_per_conn,
     };
     let mut rec = match kind {
         Kind::Ours => {
@@ -500,6 +526,7 @@ fn one_run(
                 &env.kafka,
                 o.workers,
                 keyed,
+                o.http2,
                 &o.server_args,
             )?;
             let path = if keyed {

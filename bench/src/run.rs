@@ -55,6 +55,9 @@ pub struct RunSpec {
     pub workers: usize,
     /// Raw floor: release events in batches every this many ms (0: one by one).
     pub raw_burst_ms: u64,
+    /// Client protocol (HTTP/2 for our server only; the baselines speak HTTP/1.1).
+    pub proto: Proto,
+    pub streams_per_conn: usize,
 }
 
 pub struct Target<'a> {
@@ -143,7 +146,8 @@ pub fn execute(
         let args = ClientArgs {
             target: target.addr,
             path: spec.path.clone(),
-            proto: Proto::Http1,
+            proto: spec.proto,
+            streams_per_conn: spec.streams_per_conn,
             first,
             count,
             src_addrs: src_addrs.clone(),
@@ -365,6 +369,8 @@ pub fn execute(
         "failed_streams": failed,
         "workers": spec.workers,
         "client_procs": procs_n,
+        "protocol": spec.proto.name(),
+        "streams_per_conn": if spec.proto == Proto::Http2 { json!(spec.streams_per_conn) } else { json!(1) },
         "raw_burst_ms": if spec.kind == Kind::Raw { json!(spec.raw_burst_ms) } else { Value::Null },
         "feed": spec.feed.map(|f| json!({
             "records": f.total(), "rate": f.rate, "record_size": f.size, "sequences": f.srcs(), "per_sequence": f.per_src(),

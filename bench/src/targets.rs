@@ -223,7 +223,7 @@ pub fn server_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
 
 /// A zilla.yaml: `/{topic}` (or `/{topic}/{key}` with a key filter) to the Kafka cluster through
 /// the cache pair, plus a prometheus endpoint.
-pub fn zilla_yaml(port: u16, metrics_port: u16, kafka: &str, keyed: bool) -> String {
+pub fn zilla_yaml(port: u16, metrics_port: u16, kafka: &str, keyed: bool, http2: bool) -> String {
     let (path, filters) = if keyed {
         (
             "/{topic}/{key}",
@@ -232,6 +232,7 @@ pub fn zilla_yaml(port: u16, metrics_port: u16, kafka: &str, keyed: bool) -> Str
     } else {
         ("/{topic}", "")
     };
+    let h2_version = if http2 { "        - h2\n" } else { "" };
     format!(
         "name: bench
 telemetry:
@@ -261,7 +262,7 @@ bindings:
     options:
       versions:
         - http/1.1
-    routes:
+{h2_version}    routes:
       - when:
           - headers:
               :scheme: http
@@ -314,6 +315,7 @@ pub fn start_ours(
     kafka: &str,
     workers: usize,
     keyed: bool,
+    http2: bool,
     extra: &[String],
 ) -> Result<Server, String> {
     let port = crate::net::free_port();
@@ -323,7 +325,7 @@ pub fn start_ours(
     } else {
         "zilla.yaml"
     });
-    std::fs::write(&yaml, zilla_yaml(port, metrics_port, kafka, keyed))
+    std::fs::write(&yaml, zilla_yaml(port, metrics_port, kafka, keyed, http2))
         .map_err(|e| e.to_string())?;
     let mut cmd = command(bin, libc::SIGTERM);
     cmd.arg("-c")

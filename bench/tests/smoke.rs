@@ -349,3 +349,102 @@ fn nchan_baseline_when_installed() {
     assert_exact(&o, "nchan", 500);
     assert!(o.stdout.contains("ours/nchan"), "{}", o.explain());
 }
+
+/// HTTP/2 (prior knowledge): 20 streams, 2 and then 10 per connection, exactly once; the
+/// record says which protocol the run used.
+#[test]
+fn fanout_over_http2_counts_exactly() {
+    for per_conn in ["2", "10"] {
+        let o = run(
+            &format!("fanout-h2-{per_conn}"),
+            &[
+                "fanout",
+                "--http2",
+                "--streams-per-conn",
+                per_conn,
+                "--streams",
+                "20",
+                "--records",
+                "50",
+                "--rate",
+                "500",
+                "--partitions",
+                "2",
+                "--baselines",
+                "none",
+            ],
+        );
+        assert_eq!(o.code, 0, "{}", o.explain());
+        assert_exact(&o, "sse-kafka", 1000);
+        let r = o.get("sse-kafka");
+        assert_eq!(r["protocol"], "h2", "{}", o.explain());
+        assert_eq!(
+            r["streams_per_conn"].as_u64(),
+            per_conn.parse().ok(),
+            "{}",
+            o.explain()
+        );
+        assert!(
+            r["scenario"].as_str().unwrap().ends_with("-h2"),
+            "{}",
+            o.explain()
+        );
+    }
+}
+
+#[test]
+fn a_dropped_event_is_reported_as_exactly_one_lost_over_http2() {
+    let o = run(
+        "drop-h2",
+        &[
+            "fanout",
+            "--http2",
+            "--streams-per-conn",
+            "5",
+            "--streams",
+            "10",
+            "--records",
+            "50",
+            "--rate",
+            "500",
+            "--baselines",
+            "none",
+            "--drop-one",
+        ],
+    );
+    assert_eq!(o.code, 3, "integrity failure exit status\n{}", o.explain());
+    let d = &o.get("sse-kafka")["delivery"];
+    assert_eq!(n(&d["lost"]), 1, "{d}\n{}", o.explain());
+    assert_eq!(n(&d["streams_with_loss"]), 1, "{d}");
+    assert_eq!(n(&d["unique"]), 499, "{d}");
+    assert_eq!(n(&d["duplicates"]), 0, "{d}");
+    assert_eq!(n(&d["out_of_order"]), 0, "{d}");
+}
+
+/// Streams cancelled by the client and resumed by Last-Event-ID on new HTTP/2 streams of the
+/// same connection lose nothing.
+#[test]
+fn reconnecting_streams_resume_without_loss_over_http2() {
+    let o = run(
+        "reconnect-h2",
+        &[
+            "reconnect",
+            "--http2",
+            "--streams",
+            "10",
+            "--streams-per-conn",
+            "5",
+            "--records",
+            "300",
+            "--rate",
+            "200",
+            "--reconnect-ms",
+            "300",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.explain());
+    assert_exact(&o, "sse-kafka", 3000);
+    let d = &o.get("sse-kafka")["delivery"];
+    assert!(n(&d["deliberate_drops"]) > 0, "streams were dropped: {d}");
+    assert!(n(&d["connects"]) > 10, "and reopened: {d}");
+}
