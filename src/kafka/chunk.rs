@@ -4,7 +4,6 @@
 //! before the fetch position are already left out, so readers only walk what clients may see.
 
 use bytes::Bytes;
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use proto::kafka::{control_type, Batches, Compression, ReadCommitted, Record, Records};
 
 /// One deliverable record: its offset and where its bytes are.
@@ -168,13 +167,10 @@ impl Chunk {
 }
 
 fn decompress(codec: Compression, whole: &Bytes, payload: &[u8]) -> Result<Bytes, ChunkError> {
-    let mut src = whole.slice_ref(payload);
-    let out = match codec {
-        Compression::None => return Ok(src),
-        Compression::Gzip => Gzip::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
-        Compression::Snappy => Snappy::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
-        Compression::Lz4 => Lz4::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
-        Compression::Zstd => Zstd::decompress(&mut src, |b: &mut Bytes| Ok(b.clone())),
-    };
-    out.map_err(|e| ChunkError::Decompress(e.to_string()))
+    match codec {
+        Compression::None => Ok(whole.slice_ref(payload)),
+        _ => super::decompress::decompress(codec, payload, super::decompress::MAX_BATCH_BYTES)
+            .map(Bytes::from)
+            .map_err(ChunkError::Decompress),
+    }
 }

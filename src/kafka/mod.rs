@@ -4,5 +4,6 @@
 pub mod chunk;
 pub mod client;
 pub mod conn;
+pub mod decompress;
 pub mod error;
 pub mod fetch;
