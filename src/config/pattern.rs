@@ -416,21 +416,8 @@ impl Template {
         })
     }
 
-    /// A template that always resolves to `text` (no `${...}` interpretation).
-    #[allow(dead_code)] // API for the server; unused so far
-    pub fn literal(text: &str) -> Template {
-        Template {
-            source: text.into(),
-            segments: if text.is_empty() {
-                Vec::new()
-            } else {
-                vec![Segment::Literal(text.into())]
-            },
-        }
-    }
-
     /// Resolves to the same value for every request.
-    #[allow(dead_code)] // API for the server; unused so far
+    #[cfg(test)]
     pub fn is_static(&self) -> bool {
         self.as_static().is_some()
     }
@@ -821,7 +808,6 @@ mod tests {
         let t = Template::parse("plain $ text {x}").unwrap();
         assert_eq!(t.as_static(), Some("plain $ text {x}"));
         assert_eq!(Template::parse("").unwrap().as_static(), Some(""));
-        assert_eq!(Template::literal("${x}").as_static(), Some("${x}"));
     }
 
     #[test]

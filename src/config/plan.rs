@@ -23,7 +23,6 @@ pub struct Plan {
     pub warnings: Vec<ConfigError>,
     /// `guards:`, in file order (every declared guard, used or not). Routes and http
     /// authorization hold the same `Arc`s.
-    #[allow(dead_code)] // read by the server's auth (issue 4); unused so far
     pub guards: Vec<Arc<Guard>>,
 }
 
@@ -271,7 +270,6 @@ impl Guard {
 
 /// `type: jwt` guard options (reference 1.6, 5.5).
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by the server's auth (issue 4); unused so far
 pub struct JwtGuard {
     /// `issuer`: when set, `iss` must equal it.
     pub issuer: Option<String>,
@@ -304,7 +302,6 @@ impl JwtGuard {
 
 /// Where a JWT guard's verification keys come from.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by the server's auth (issue 4); unused so far
 pub enum JwtKeys {
     /// `keys: [ {kty, kid, ...}, ... ]`, built at load.
     Inline(Arc<proto::jwt::KeySet>),
@@ -323,7 +320,6 @@ pub struct Authorization {
     /// Where a request's token is looked for, first found wins, in Zilla's precedence:
     /// every cookie source, then every header source, then every query source (reference
     /// 5.4), each group in file order. Never empty.
-    #[allow(dead_code)] // read by the server's auth (issue 4); unused so far
     pub credentials: Vec<CredentialSource>,
 }
 
@@ -352,9 +348,9 @@ pub enum CredentialSource {
     },
 }
 
-#[allow(dead_code)] // read by the server's auth (issue 4); unused so far
 impl CredentialSource {
     /// The cookie, header or query parameter name.
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         match self {
             CredentialSource::Cookie { name, .. }

@@ -87,7 +87,6 @@ impl Histogram {
 pub enum Ended {
     Client,
     Budget,
-    #[allow(dead_code)] // streams cut at token expiry arrive with the JWT guard
     Expiry,
     Error,
     Shutdown,
