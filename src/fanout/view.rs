@@ -513,8 +513,15 @@ impl Hub {
         part.mirror.push_back(chunk);
         part.evict(bounds);
         view.progress[i].1 = part.head;
-        let pumps: Vec<usize> = view.catching_up.clone();
-        for slot in pumps {
+        // From the end, without a copy: pumping a stream only ever removes that stream from the
+        // list (`swap_remove`, which moves an entry already visited into its place).
+        let mut k = view.catching_up.len();
+        while k > 0 {
+            k -= 1;
+            let slot = match self.views.get(&vkey).and_then(|v| v.catching_up.get(k)) {
+                Some(&slot) => slot,
+                None => continue,
+            };
             self.pump(slot);
         }
         self.reap_ended();
