@@ -214,10 +214,11 @@ async fn worker_main(
             let mut batch = Vec::with_capacity(256);
             loop {
                 mesh.recv_all(id, &mut batch).await;
+                // One turn per wake-up: every message handled, then one flush.
                 for m in batch.drain(..) {
-                    hub.borrow_mut().handle(m, &hub);
-                    flush(&hub);
+                    hub.borrow_mut().handle(m);
                 }
+                flush(&hub);
             }
         });
     }
