@@ -157,7 +157,6 @@ async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
     flush(&hub);
 }
 
-
 fn ensure_fetch_loop(hub: &SharedHub, cluster: usize, leader: i32) {
     if leader < 0 {
         return;

@@ -20,7 +20,7 @@ use super::owner::OwnedPartition;
 use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
 use crate::auth::keys::Keys;
-use crate::auth::session::{now_secs, Session};
+use crate::auth::session::Session;
 use crate::config::plan::DefaultOffset;
 use crate::kafka::client::ClusterClient;
 use crate::metrics::{Ended, Registry, WorkerMetrics};
@@ -462,8 +462,9 @@ impl Hub {
         }
     }
 
-    /// One tick per second: heartbeats for idle streams, dropping idle views.
-    pub fn tick(&mut self) {
+    /// One tick per second (`wall_secs`: the wall clock, for token expiry): stalled streams,
+    /// heartbeats for idle streams, dropping idle views, cache ages, expiry.
+    pub fn tick(&mut self, wall_secs: i64) {
         self.now += 1;
         let stall = self.settings.stall_secs;
         for (slot, s) in self.streams.iter() {
@@ -487,12 +488,12 @@ impl Hub {
         }
         self.drop_idle_views();
         self.evict_aged();
-        self.expire();
+        self.release_passed_logs();
+        self.expire(wall_secs);
     }
 
     /// Challenges and ends guarded streams whose time has come.
-    fn expire(&mut self) {
-        let now = now_secs();
+    fn expire(&mut self, now: i64) {
         let mut due = std::mem::take(&mut self.due);
         self.wheel.advance(now, &mut due);
         for (deadline, key) in due.drain(..) {

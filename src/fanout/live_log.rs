@@ -298,7 +298,12 @@ mod tests {
     #[test]
     fn takes_whole_events_and_maps_cursors_to_positions() {
         let mut log = LiveLog::default();
-        append(&mut log, 0, &[(0, 10), (1, 5)], &[(10, b"aaaa"), (11, b"bbbbbb")]);
+        append(
+            &mut log,
+            0,
+            &[(0, 10), (1, 5)],
+            &[(10, b"aaaa"), (11, b"bbbbbb")],
+        );
         append(&mut log, 1, &[(0, 12), (1, 5)], &[(5, b"cc")]);
         assert_eq!(log.head(), 12);
 

@@ -20,7 +20,6 @@ use crate::kafka::chunk::Chunk;
 use crate::kafka::fetch::FetchPosition;
 use crate::metrics::PartitionGauge;
 
-
 #[derive(Debug, PartialEq, Eq)]
 enum OwnerState {
     Starting,
@@ -65,14 +64,8 @@ impl OwnedPartition {
     }
 }
 
-
 impl Hub {
-    pub(super) fn on_subscribe(
-        &mut self,
-        key: PartKey,
-        worker: usize,
-        hint: StartHint,
-    ) {
+    pub(super) fn on_subscribe(&mut self, key: PartKey, worker: usize, hint: StartHint) {
         match self.owned.get_mut(&key) {
             Some(op) if op.state == OwnerState::Active => {
                 if !op.subscribers.contains(&worker) {
@@ -252,7 +245,11 @@ impl Hub {
     }
 
     /// The positions a fetch loop for `leader` should ask for now.
-    pub(super) fn fetch_positions(&self, cluster: usize, leader: i32) -> Vec<(PartKey, FetchPosition)> {
+    pub(super) fn fetch_positions(
+        &self,
+        cluster: usize,
+        leader: i32,
+    ) -> Vec<(PartKey, FetchPosition)> {
         self.owned
             .iter()
             .filter(|(k, op)| {
@@ -273,10 +270,7 @@ impl Hub {
 
     /// The known leader of an owned partition.
     pub(super) fn leader_of(&self, key: &PartKey) -> Option<i32> {
-        self.owned
-            .get(key)
-            .map(|op| op.leader)
-            .filter(|&l| l >= 0)
+        self.owned.get(key).map(|op| op.leader).filter(|&l| l >= 0)
     }
 
     pub(super) fn set_leader(&mut self, key: &PartKey, leader: i32) -> bool {
@@ -314,6 +308,5 @@ pub(super) struct Started {
     pub latest: i64,
     pub compacted: bool,
 }
-
 
 pub use super::driver::bootstrap_topic;

@@ -415,6 +415,15 @@ impl Gather {
         g
     }
 
+    /// The payload bytes (tests).
+    #[cfg(test)]
+    pub fn payload(&self) -> Vec<u8> {
+        self.slices
+            .iter()
+            .flat_map(|s| s.bytes().to_vec())
+            .collect()
+    }
+
     /// Payload bytes (without framing).
     pub fn payload_len(&self) -> usize {
         self.slices.iter().map(|s| s.to - s.from).sum()

@@ -21,8 +21,8 @@ use super::cache::{evict, Bounds};
 use super::compaction::{KeyIndex, Latest, Replay};
 use super::filter::{matches_any, Filter};
 use super::hub::{Command, Hub, OpenError, OpenRequest, Stream, ViewKey, MAX_RESOLVING};
-use super::message::{Message, PartKey, StartHint, StreamKey};
 use super::live_log::{worker_log_bytes, LiveLog, SharedLog};
+use super::message::{Message, PartKey, StartHint, StreamKey};
 use super::stream_io::{worker_private_bytes, EndReason, SharedIo};
 use crate::config::plan::DefaultOffset;
 use crate::kafka::chunk::Chunk;
@@ -758,6 +758,25 @@ impl Hub {
         }
     }
 
+    /// Releases the live logs' blocks every cursor of their group has passed (delivery does it
+    /// on each append; this catches the last burst of a quiet topic, once per tick).
+    pub(super) fn release_passed_logs(&mut self) {
+        let Hub { views, streams, .. } = self;
+        for view in views.values_mut() {
+            for g in &mut view.groups {
+                let mut log = g.log.borrow_mut();
+                let lowest = g
+                    .live
+                    .iter()
+                    .filter_map(|&slot| streams.get(slot))
+                    .filter_map(|s| s.io.borrow().live_pos())
+                    .min()
+                    .unwrap_or(log.head());
+                log.release_before(lowest);
+            }
+        }
+    }
+
     /// Applies the cache's age bound to every mirror and owned cache (quiet partitions too).
     pub(super) fn evict_aged(&mut self) {
         let bounds = self.cache_bounds();
@@ -999,5 +1018,9 @@ fn deliver_chunk(
 #[cfg(test)]
 #[path = "view_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod core_tests;
 
 pub use super::driver::open_stream;

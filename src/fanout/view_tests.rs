@@ -6,8 +6,8 @@ use std::task::Waker;
 use bytes::Bytes;
 
 use super::*;
-use crate::fanout::stream_io::Take;
 use crate::fanout::hub::{Hub, OpenRequest, Settings};
+use crate::fanout::stream_io::Take;
 use crate::kafka::chunk::Chunk;
 use crate::runtime::mesh::Mesh;
 use crate::testing::{allocations, batch, KeyValue};

@@ -25,7 +25,9 @@ use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
-use crate::fanout::stream_io::{give_buffer, give_gather, take_buffer, EndReason, Gather, SharedIo, Take};
+use crate::fanout::stream_io::{
+    give_buffer, give_gather, take_buffer, EndReason, Gather, SharedIo, Take,
+};
 use crate::fanout::view::open_stream;
 use crate::metrics::WorkerMetrics;
 

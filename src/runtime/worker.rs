@@ -228,7 +228,7 @@ async fn worker_main(
         monoio::spawn(async move {
             loop {
                 monoio::time::sleep(Duration::from_secs(1)).await;
-                hub.borrow_mut().tick();
+                hub.borrow_mut().tick(crate::clock::wall_secs());
                 flush(&hub);
             }
         });
