@@ -107,6 +107,10 @@ pub struct WorkerMetrics {
     pub fetch_requests: Counter,
     pub fetch_bytes: Counter,
     pub fetch_errors: Counter,
+    /// Broker connections whose SASL authentication was refused.
+    pub sasl_failures: Counter,
+    /// Broker connections whose TLS handshake failed.
+    pub tls_failures: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

@@ -83,7 +83,7 @@ pub fn render(reg: &Registry) -> String {
             sum(&|w| w.streams_ended[i].get())
         );
     }
-    let simple: [(&str, &str, &Read<'_>); 6] = [
+    let simple: [(&str, &str, &Read<'_>); 8] = [
         (
             "sse_kafka_events_sent_total",
             "Events appended to client streams.",
@@ -113,6 +113,16 @@ pub fn render(reg: &Registry) -> String {
             "sse_kafka_fetch_errors_total",
             "Kafka fetch requests or partitions that failed.",
             &|w| w.fetch_errors.get(),
+        ),
+        (
+            "sse_kafka_sasl_failures_total",
+            "Kafka broker connections whose SASL authentication was refused.",
+            &|w| w.sasl_failures.get(),
+        ),
+        (
+            "sse_kafka_tls_failures_total",
+            "Kafka broker connections whose TLS handshake failed.",
+            &|w| w.tls_failures.get(),
         ),
     ];
     for (name, help, f) in simple {
