@@ -150,7 +150,7 @@ fn an_untrusted_ca_and_a_wrong_server_name_are_refused() {
     // The right CA, a name the certificate does not carry.
     let vault = pkcs12_trust(&tls.ca.dir, &tls.ca);
     let server = tls.server(&vault, "      sni:\n        - wrong.test");
-    assert_refused(&server, "NotValidForName");
+    assert_refused(&server, "not valid for name \"wrong.test\"");
 }
 
 #[test]

@@ -200,7 +200,7 @@ fn read_trust_store(cx: &mut Cx, options: &Map, base_dir: &Path) -> Option<Trust
         }
         "pem" => {
             if trust.get("password").is_some() {
-                cx.error(&trust.key_path("password"), "only for type pkcs12");
+                cx.warn(&trust.key_path("password"), "not used by a pem store");
             }
             readable(cx, &path, &trust.key_path("store")).then_some(TrustStore::Pem { path, at })
         }

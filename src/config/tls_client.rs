@@ -44,10 +44,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             }
             Some(Some(name)) => match self.vaults.get(&name) {
                 Some(Some(vault)) => Some(vault.clone()),
-                Some(None) => {
-                    ok = false;
-                    None
-                }
+                // Refused: its own error stands, and nothing here can be checked against it.
+                Some(None) => return None,
                 None => {
                     self.cx
                         .error(&map.key_path("vault"), format!("unknown vault {name:?}"));

@@ -105,10 +105,19 @@ impl BrokerConn {
                 match monoio::time::timeout(timeout, tls.connector.connect(name, stream)).await {
                     Ok(Ok(s)) => Io::Tls(Box::new(s)),
                     Ok(Err(e)) => {
+                        // The rustls error (e.g. `invalid peer certificate: UnknownIssuer`),
+                        // wrapped in an io::Error when it came up while reading.
+                        let message = match e {
+                            monoio_rustls::TlsError::Rustls(e) => e.to_string(),
+                            monoio_rustls::TlsError::Io(e) => match e.get_ref() {
+                                Some(inner) => inner.to_string(),
+                                None => e.to_string(),
+                            },
+                        };
                         return Err(KafkaError::Tls {
                             binding: tls.binding.clone(),
-                            message: e.to_string(),
-                        })
+                            message,
+                        });
                     }
                     Err(_) => return Err(KafkaError::Io("TLS handshake timed out".into())),
                 }
@@ -300,4 +309,84 @@ fn reauth_deadline(lifetime_ms: i64) -> Option<Instant> {
     }
     let ms = (lifetime_ms as u64).saturating_mul(85) / 100;
     Some(Instant::now() + Duration::from_millis(ms.max(1000)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+
+    use super::BrokerConn;
+    use crate::config::plan::{KafkaCluster, SaslMechanism, SaslPlan};
+    use crate::kafka::security::Security;
+
+    /// The cost of a broker connection with SASL SCRAM-SHA-512 against one without: TCP
+    /// connect + ApiVersions, then the same + SaslHandshake + two SaslAuthenticate round trips.
+    /// Needs a broker: `SASL_BENCH_PLAIN=HOST:PORT` (no authentication) and
+    /// `SASL_BENCH_SASL=HOST:PORT` with `SASL_BENCH_USER` / `SASL_BENCH_PASSWORD` (a
+    /// SCRAM-SHA-512 user). Run with
+    /// `cargo test --release --bin sse-kafka connect_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn connect_cost() {
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("set {k}"));
+        let (plain_addr, sasl_addr) = (var("SASL_BENCH_PLAIN"), var("SASL_BENCH_SASL"));
+        let cluster = |sasl| KafkaCluster {
+            binding: "bench".into(),
+            servers: Vec::new(),
+            bootstrap: Vec::new(),
+            topics: Vec::new(),
+            allowed_topics: Vec::new(),
+            sasl,
+            tls: None,
+        };
+        let plan = Arc::new(SaslPlan {
+            mechanism: SaslMechanism::ScramSha512,
+            username: var("SASL_BENCH_USER"),
+            secret: var("SASL_BENCH_PASSWORD"),
+        });
+        let plain = Security::from_plan(&cluster(None)).unwrap();
+        let sasl = Security::from_plan(&cluster(Some(plan.clone()))).unwrap();
+        let rounds = 200;
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let t = Duration::from_secs(5);
+            for (name, addr, security) in [
+                ("plain", &plain_addr, &plain),
+                ("SCRAM-SHA-512", &sasl_addr, &sasl),
+                ("plain", &plain_addr, &plain),
+                ("SCRAM-SHA-512", &sasl_addr, &sasl),
+            ] {
+                let start = Instant::now();
+                for _ in 0..rounds {
+                    let mut conn = BrokerConn::connect(addr, t, security).await.unwrap();
+                    conn.send(&ApiVersionsRequest::default(), 0, t)
+                        .await
+                        .unwrap();
+                    if let Some(plan) = &security.sasl {
+                        conn.authenticate(plan, t).await.unwrap();
+                    }
+                }
+                let per = start.elapsed() / rounds;
+                println!("{name}: {rounds} connects, {per:?} per connect");
+            }
+            // The client's own CPU for one SCRAM-SHA-512 proof (the broker's iterations).
+            let start = Instant::now();
+            let mut c = proto::kafka::scram::ScramClient::new(
+                proto::kafka::scram::ScramHash::Sha512,
+                "u",
+                "p",
+                "abc",
+            )
+            .unwrap();
+            c.client_first();
+            let _ = c.server_first(b"r=abcdef,s=AAAAAAAAAAAAAAAAAAAAAA==,i=8192");
+            println!("client proof, 8192 iterations: {:?}", start.elapsed());
+        });
+    }
 }
