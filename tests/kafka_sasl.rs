@@ -184,3 +184,47 @@ fn wrong_password_is_refused_with_503_and_the_right_one_brings_delivery_back() {
     producer.send("events", None, None, Some(b"two"), &[]);
     assert_eq!(values(&sse.expect(2, WAIT)), ["one", "two"]);
 }
+
+/// KIP-368: tansu grants 60 s sessions. The long-poll fetch connection re-authenticates (or,
+/// as tansu refuses a second handshake on a connection, is replaced) when 85% of that has
+/// passed; records produced across that moment are all delivered, once, in order.
+#[test]
+fn a_stream_outlives_the_sasl_session_lifetime() {
+    let broker = SaslBroker::start(&[("dave", "dave-secret", "scram512")], &[("events", 1)]);
+    let producer = broker.producer("SCRAM-SHA-512", "dave", "dave-secret");
+    let port = free_port();
+    let yaml = secured_yaml(
+        port,
+        &broker.addr(),
+        &authorization("scram-sha-512"),
+        "south_tcp_client",
+        INLINE_GUARD,
+        "",
+        None,
+    );
+    let server = Server::builder(port)
+        .config(&yaml)
+        .env("SASL_USERNAME", "dave")
+        .env("SASL_PASSWORD", "dave-secret")
+        .env("SSE_KAFKA_LOG", "debug")
+        .start();
+    let sse = Sse::open(&server.url("/events"));
+    assert_eq!(sse.status(WAIT), Some(200), "{}", server.logs());
+    let mut want = Vec::new();
+    // 14 records over 65 s: past the 51 s re-authentication point.
+    for i in 0..14 {
+        let v = format!("r{i}");
+        producer.send("events", None, None, Some(v.as_bytes()), &[]);
+        want.push(v);
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    assert_eq!(values(&sse.expect(14, WAIT)), want, "{}", server.logs());
+    sse.expect_no_more(Duration::from_millis(500));
+    assert!(
+        server.logs().contains("re-authenticat"),
+        "no re-authentication happened:\n{}",
+        server.logs()
+    );
+    // tansu refuses the second handshake: the connection is replaced without an error line.
+    assert!(!server.logs().contains(" ERROR "), "{}", server.logs());
+}
