@@ -5,8 +5,8 @@
 //! YAML. The module depends on nothing else in the server (only `proto` and `yaml-rust2`).
 //!
 //! Files: `document` (top level: name, guards, vaults, telemetry), `loader` (binding table,
-//! exits, cycles, routes, reachability), one file per binding family (`tcp`, `http`, `sse`,
-//! `kafka`, `files`), `guard` (`jwt` guards, http authorization, route `guarded`), `with` (route path patterns and `with` templates), `yaml` (walking the tree
+//! exits, cycles, routes, reachability), one file per binding family (`tcp`, `tls`, `tls_client`,
+//! `http`, `sse`, `kafka`, `kafka_security` (SASL credentials), `files`), `guard` (`jwt` guards, http authorization, route `guarded`), `with` (route path patterns and `with` templates), `yaml` (walking the tree
 //! with paths), `env` (`${{env.NAME}}`), `pattern` (globs, path patterns, templates), `direct`
 //! (the no-file mode).
 
@@ -20,15 +20,19 @@ mod files;
 mod guard;
 mod http;
 mod kafka;
+mod kafka_security;
 mod loader;
 mod sse;
 mod tcp;
 mod tls;
+mod tls_client;
 mod with;
 mod yaml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_security;
 
 use std::path::Path;
 

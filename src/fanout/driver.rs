@@ -141,6 +141,12 @@ async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
                 return;
             }
             Ok(Err(KafkaError::UnknownTopic)) => last = OpenError::NotFound,
+            // Refused credentials or certificate: answer 503 now rather than at the timeout.
+            Ok(Err(e)) if e.is_security() => {
+                crate::debug!("metadata for {}: {e}", vkey.1);
+                last = OpenError::Unavailable;
+                break;
+            }
             Ok(Err(e)) => {
                 crate::debug!("metadata for {}: {e}", vkey.1);
                 last = OpenError::Unavailable;
@@ -327,7 +333,12 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
             match client.connect_node(leader).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
-                    crate::warn!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    if e.is_security() {
+                        // Logged once by the client.
+                        crate::debug!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    } else {
+                        crate::warn!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    }
                     monoio::time::sleep(backoff).await;
                     backoff = backoff_next(backoff);
                     refresh_leaders(&hub, cluster, &keys).await;
@@ -343,6 +354,19 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
             continue;
         }
         let Some(c) = conn.as_mut() else { continue };
+        if c.reauth_due() {
+            // KIP-368: the broker's session is about to expire. Some brokers (tansu 0.6) refuse
+            // a second handshake on one connection: a new connection then authenticates anew.
+            if let Err(e) = c
+                .reauthenticate(crate::kafka::client::REQUEST_TIMEOUT)
+                .await
+            {
+                crate::debug!("kafka broker {leader}: re-authentication: {e}; reconnecting");
+                conn = None;
+                continue;
+            }
+            crate::debug!("kafka broker {leader}: re-authenticated");
+        }
         let version = client.versions().map_or(4, |v| v.fetch);
         let metrics = hub.borrow().metrics.clone();
         metrics.fetch_requests.inc();

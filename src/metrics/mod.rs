@@ -114,6 +114,10 @@ pub struct WorkerMetrics {
     /// SSE requests for topics answered from the negative cache or refused because too many
     /// metadata look-ups were in flight.
     pub metadata_refused: Counter,
+    /// Broker connections whose SASL authentication was refused.
+    pub sasl_failures: Counter,
+    /// Broker connections whose TLS handshake failed.
+    pub tls_failures: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

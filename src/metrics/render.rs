@@ -83,7 +83,7 @@ pub fn render(reg: &Registry) -> String {
             sum(&|w| w.streams_ended[i].get())
         );
     }
-    let simple: [(&str, &str, &Read<'_>); 9] = [
+    let simple: &[(&str, &str, &Read<'_>)] = &[
         (
             "sse_kafka_events_sent_total",
             "Events appended to client streams.",
@@ -128,6 +128,16 @@ pub fn render(reg: &Registry) -> String {
             "sse_kafka_metadata_refused_total",
             "Topic look-ups answered from the negative cache or refused for the look-up cap.",
             &|w| w.metadata_refused.get(),
+        ),
+        (
+            "sse_kafka_sasl_failures_total",
+            "Kafka broker connections whose SASL authentication was refused.",
+            &|w| w.sasl_failures.get(),
+        ),
+        (
+            "sse_kafka_tls_failures_total",
+            "Kafka broker connections whose TLS handshake failed.",
+            &|w| w.tls_failures.get(),
         ),
     ];
     for (name, help, f) in simple {
