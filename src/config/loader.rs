@@ -138,6 +138,8 @@ pub(super) struct Loader<'y, 'e> {
     pub guards: Vec<Arc<Guard>>,
     /// `vaults:` by name.
     pub vaults: super::tls::Vaults,
+    /// `catalogs:`, read before the bindings (models name them).
+    pub catalogs: Vec<Arc<super::catalog::Catalog>>,
     /// Bindings being read, outermost first: an exit back into this list is a cycle.
     building: Vec<usize>,
     /// Bindings read so far.
@@ -188,6 +190,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             guard_names: guards.declared,
             guards: guards.built,
             vaults,
+            catalogs: Vec::new(),
             building: Vec::new(),
             visited: HashSet::new(),
             memo: Memo::default(),

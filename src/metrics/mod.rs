@@ -107,6 +107,8 @@ pub struct WorkerMetrics {
     pub fetch_requests: Counter,
     pub fetch_bytes: Counter,
     pub fetch_errors: Counter,
+    /// Records skipped by a topic model (invalid key or value).
+    pub records_invalid: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

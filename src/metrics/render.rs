@@ -83,7 +83,7 @@ pub fn render(reg: &Registry) -> String {
             sum(&|w| w.streams_ended[i].get())
         );
     }
-    let simple: [(&str, &str, &Read<'_>); 6] = [
+    let simple: [(&str, &str, &Read<'_>); 7] = [
         (
             "sse_kafka_events_sent_total",
             "Events appended to client streams.",
@@ -113,6 +113,11 @@ pub fn render(reg: &Registry) -> String {
             "sse_kafka_fetch_errors_total",
             "Kafka fetch requests or partitions that failed.",
             &|w| w.fetch_errors.get(),
+        ),
+        (
+            "sse_kafka_records_invalid_total",
+            "Fetched records skipped because their key or value failed the topic's model.",
+            &|w| w.records_invalid.get(),
         ),
     ];
     for (name, help, f) in simple {
