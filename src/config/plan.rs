@@ -37,6 +37,8 @@ impl Plan {
     }
 }
 
+#[cfg(test)]
+pub use super::catalog::Subject;
 pub use super::catalog::{
     Catalog, CatalogKind, ModelConfig, ModelKind, RegistryOptions, Schema, SchemaSelector,
 };

@@ -280,3 +280,53 @@ fn decompress(codec: Compression, whole: &Bytes, payload: &[u8]) -> Result<Bytes
             .map_err(ChunkError::Decompress),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_replaces_skips_and_keeps_positions() {
+        let records: [crate::testing::KeyValue<'_>; 3] = [
+            (Some(b"k0"), Some(b"v0")),
+            (Some(b"k1"), Some(b"bad")),
+            (None, None),
+        ];
+        let bytes = Bytes::from(crate::testing::batch(10, &records));
+        let chunk = Chunk::decode(0, 10, 13, &bytes, &[]).unwrap();
+        let (out, skipped) = chunk.rewrite(|rec, key, value| {
+            if rec.value == Some(b"bad") {
+                return Rewrite::Skip;
+            }
+            if rec.key.is_some() {
+                key.extend_from_slice(b"{\"k\":0}");
+            }
+            value.extend_from_slice(b"converted");
+            Rewrite::Keep {
+                key_replaced: rec.key.is_some(),
+                value_replaced: rec.value.is_some(),
+            }
+        });
+        assert_eq!(skipped, 1);
+        assert_eq!((out.first_offset, out.next_offset), (10, 13));
+        let got: Vec<_> = out
+            .records()
+            .iter()
+            .map(|r| {
+                let rec = out.record(r).unwrap();
+                (
+                    r.offset,
+                    rec.key.map(<[u8]>::to_vec),
+                    rec.value.map(<[u8]>::to_vec),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, Some(b"{\"k\":0}".to_vec()), Some(b"converted".to_vec())),
+                (12, None, None),
+            ]
+        );
+    }
+}

@@ -17,11 +17,13 @@
 //! `id`, `subject` or `strategy: topic` (`<topic>-key` / `<topic>-value`) schema.
 
 mod avro;
+#[cfg(test)]
+mod bench;
 mod protobuf;
 mod schema;
 mod store;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::config::{CatalogKind, ModelConfig, ModelKind, Plan, TopicOptions};
 use crate::kafka::chunk::{Chunk, Rewrite};
@@ -263,17 +265,4 @@ fn convert_field(
         return Ok(true);
     }
     Ok(replaced)
-}
-
-/// For the bench: converts `payload` with a compiled schema as a fetched record would be.
-#[allow(dead_code)]
-pub fn convert_one(
-    compiled: &Arc<Compiled>,
-    kind: ModelKind,
-    view_json: bool,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<bool, String> {
-    let _ = kind;
-    compiled.convert(payload, &[], view_json, out)
 }
