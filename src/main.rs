@@ -2,6 +2,7 @@
 //! sse-kafka proxy, thread-per-core on io_uring.
 
 mod auth;
+mod catalog;
 mod cli;
 mod clock;
 mod config;
@@ -10,6 +11,7 @@ mod http;
 mod kafka;
 mod log;
 mod metrics;
+mod models;
 mod runtime;
 #[cfg(test)]
 mod testing;
@@ -46,6 +48,13 @@ fn main() -> ExitCode {
                 for w in &plan.warnings {
                     eprintln!("warning: {w}");
                 }
+                let schema_errors = models::check(&plan);
+                if !schema_errors.is_empty() {
+                    for e in &schema_errors {
+                        eprintln!("{e}");
+                    }
+                    return ExitCode::from(2);
+                }
                 println!("{}: valid", config.display());
                 ExitCode::SUCCESS
             }
@@ -77,6 +86,12 @@ fn main() -> ExitCode {
             }
             if plan.telemetry_stdout {
                 info!("telemetry exporter stdout: events are logged on stderr");
+            }
+            if let Err(errors) = models::install(&plan) {
+                for e in &errors {
+                    error!("{e}");
+                }
+                return ExitCode::from(2);
             }
             let tls = match (&run.tls_cert, &run.tls_key) {
                 (Some(cert), Some(key)) => {

@@ -67,6 +67,7 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
         prometheus: Vec::new(),
         warnings: Vec::new(),
         guards: Vec::new(),
+        catalogs: Vec::new(),
     }
 }
 

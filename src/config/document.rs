@@ -27,13 +27,14 @@ pub(super) fn read(
             ("guards", Key::Known),
             ("vaults", Key::Known),
             ("telemetry", Key::Known),
-            ("catalogs", Key::NotSupported),
+            ("catalogs", Key::Known),
         ],
         "unknown key",
     );
     let name = top.get("name").and_then(|n| n.string(&mut cx));
     let guards = guard::read_guards(&mut cx, &top, base_dir);
     let plan_guards = guards.built.clone();
+    let catalogs = super::catalog::read_catalogs(&mut cx, &top, base_dir);
     let vaults = super::tls::read_vaults(&mut cx, &top, base_dir);
     let telemetry = top
         .get("telemetry")
@@ -54,6 +55,7 @@ pub(super) fn read(
         vaults,
         &bindings,
     );
+    loader.catalogs = catalogs.clone();
     let resolved = loader.resolve(&bindings.path);
     let mut cx = loader.cx;
     if !cx.errors.is_empty() {
@@ -68,6 +70,7 @@ pub(super) fn read(
         prometheus: telemetry.prometheus,
         warnings: cx.warnings,
         guards: plan_guards,
+        catalogs,
     })
 }
 

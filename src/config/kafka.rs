@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::loader::{Kind, Loader};
 use super::pattern::Glob;
-use super::plan::{DefaultOffset, KafkaCluster, SaslPlan, TlsClientPlan, TopicOptions};
+use super::plan::{DefaultOffset, KafkaCluster, ModelConfig, SaslPlan, TlsClientPlan, TopicOptions};
 use super::yaml::{Key, Node};
 
 /// One kafka binding, read once.
@@ -187,8 +187,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             ("defaultOffset", known_on_server),
             ("deltaType", known_on_server),
             ("transforms", Key::NotSupported),
-            ("key", Key::NotSupported),
-            ("value", Key::NotSupported),
+            ("key", Key::Known),
+            ("value", Key::Known),
         ];
         let mut topics: Vec<TopicOptions> = Vec::new();
         for item in node.list(&mut self.cx).unwrap_or_default() {
@@ -226,6 +226,21 @@ impl<'y, 'e> Loader<'y, 'e> {
                     }
                 }
             }
+            let catalogs = self.catalogs.clone();
+            let mut model = |field: &str| {
+                let node = map.get(field)?;
+                let model = super::catalog::read_model(&mut self.cx, &node, &catalogs)?;
+                if !server {
+                    self.cx.warn(
+                        &node.path,
+                        "a cache_client's models apply to produce only (as in Zilla); fetched \
+                         records are converted by the cache_server's topics",
+                    );
+                }
+                Some(model)
+            };
+            let key = model("key");
+            let value = model("value");
             if topics.iter().any(|t| t.name == name) {
                 self.cx
                     .error(&item.path, format!("topic {name:?} listed twice"));
@@ -234,6 +249,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             topics.push(TopicOptions {
                 name,
                 default_offset,
+                key,
+                value,
             });
         }
         topics
@@ -384,10 +401,19 @@ fn intersect(a: &[Glob], b: &[Glob]) -> Result<Vec<Glob>, String> {
 }
 
 fn same_cluster(a: &KafkaCluster, b: &KafkaCluster) -> bool {
-    let topics = |c: &KafkaCluster| -> Vec<(String, DefaultOffset)> {
+    type TopicKey = (
+        String,
+        DefaultOffset,
+        Option<ModelConfig>,
+        Option<ModelConfig>,
+    );
+    let topics = |c: &KafkaCluster| -> Vec<TopicKey> {
         c.topics
             .iter()
-            .map(|t| (t.name.clone(), t.default_offset))
+            .map(|t| {
+                let (key, value) = (t.key.clone(), t.value.clone());
+                (t.name.clone(), t.default_offset, key, value)
+            })
             .collect()
     };
     a.servers == b.servers

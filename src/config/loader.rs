@@ -145,6 +145,8 @@ pub(super) struct Loader<'y, 'e> {
     pub inline_guards: Vec<(String, super::guard::InlineGuard)>,
     /// `vaults:` by name.
     pub vaults: super::tls::Vaults,
+    /// `catalogs:`, read before the bindings (models name them).
+    pub catalogs: Vec<Arc<super::catalog::Catalog>>,
     /// Bindings being read, outermost first: an exit back into this list is a cycle.
     building: Vec<usize>,
     /// Bindings read so far.
@@ -196,6 +198,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             guards: guards.built,
             inline_guards: guards.inline,
             vaults,
+            catalogs: Vec::new(),
             building: Vec::new(),
             visited: HashSet::new(),
             memo: Memo::default(),

@@ -13,6 +13,7 @@
 pub mod pattern;
 pub mod plan;
 
+mod catalog;
 mod direct;
 mod document;
 mod env;

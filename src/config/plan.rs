@@ -24,7 +24,24 @@ pub struct Plan {
     /// `guards:`, in file order (every declared guard, used or not). Routes and http
     /// authorization hold the same `Arc`s.
     pub guards: Vec<Arc<Guard>>,
+    /// `catalogs:`, in file order (see `config/catalog.rs` for the lookup API).
+    #[allow(dead_code)] // API for the AsyncAPI bindings; models reach catalogs through topics
+    pub catalogs: Vec<Arc<Catalog>>,
 }
+
+impl Plan {
+    /// The catalog declared under `catalogs.NAME`.
+    #[allow(dead_code)] // API for the AsyncAPI bindings
+    pub fn catalog(&self, name: &str) -> Option<&Arc<Catalog>> {
+        self.catalogs.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+pub use super::catalog::Subject;
+pub use super::catalog::{
+    Catalog, CatalogKind, ModelConfig, ModelKind, RegistryOptions, Schema, SchemaSelector,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrometheusEndpoint {
@@ -271,6 +288,35 @@ impl KafkaCluster {
 pub struct TopicOptions {
     pub name: String,
     pub default_offset: DefaultOffset,
+    /// `key` model (cache_server only: a cache_client's models apply to produce, in Zilla).
+    pub key: Option<ModelConfig>,
+    /// `value` model (cache_server only).
+    pub value: Option<ModelConfig>,
+}
+
+impl TopicOptions {
+    /// `name` matches `topic` exactly, or with each `{param}` standing for one or more
+    /// characters.
+    pub fn matches(&self, topic: &str) -> bool {
+        fn walk(pattern: &str, text: &str) -> bool {
+            match pattern.find('{') {
+                None => pattern == text,
+                Some(open) => {
+                    let Some(close) = pattern[open..].find('}').map(|c| open + c) else {
+                        return pattern == text;
+                    };
+                    let (head, rest) = (&pattern[..open], &pattern[close + 1..]);
+                    let Some(tail) = text.strip_prefix(head) else {
+                        return false;
+                    };
+                    (1..=tail.len())
+                        .filter(|&n| tail.is_char_boundary(n))
+                        .any(|n| walk(rest, &tail[n..]))
+                }
+            }
+        }
+        walk(&self.name, topic)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -379,7 +379,12 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
                     match outcome {
                         Outcome::Records(chunk) => {
                             if chunk.next_offset > pos.offset || !chunk.records().is_empty() {
-                                hub.borrow_mut().publish(key, chunk);
+                                // Topic models (src/models): converted once here, for all.
+                                let converted =
+                                    crate::models::convert(cluster, &key.topic, chunk, &metrics);
+                                if let Some(chunk) = converted.await {
+                                    hub.borrow_mut().publish(key, chunk);
+                                }
                             }
                         }
                         Outcome::OutOfRange => {
@@ -511,7 +516,14 @@ async fn backfill(
                         Err(e) => crate::debug!("backfill {}/{}: {e}", key.topic, key.partition),
                     }
                 }
-                Some(Outcome::Records(chunk)) => break chunk,
+                Some(Outcome::Records(chunk)) => {
+                    let metrics = hub.borrow().metrics.clone();
+                    let converted =
+                        crate::models::convert(key.cluster, &key.topic, chunk, &metrics);
+                    if let Some(chunk) = converted.await {
+                        break chunk;
+                    }
+                }
                 Some(Outcome::OutOfRange) => {
                     match client
                         .list_offset(leader, &key.topic, key.partition, EARLIEST)

@@ -166,11 +166,167 @@ impl Chunk {
     }
 }
 
+/// What a record becomes when a chunk is rewritten (topic models): left out, or kept with its
+/// key and value taken from the scratch buffers when `*_replaced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    Skip,
+    Keep {
+        key_replaced: bool,
+        value_replaced: bool,
+    },
+}
+
+impl Chunk {
+    /// The same positions with each record rewritten by `convert`, which may fill `key` and
+    /// `value` (cleared before each record) with replacement bytes. Skipped records are left
+    /// out of the index; the chunk still covers their offsets, so readers move past them.
+    /// Returns the new chunk and how many records were skipped.
+    pub fn rewrite(
+        &self,
+        mut convert: impl FnMut(&Record<'_>, &mut Vec<u8>, &mut Vec<u8>) -> Rewrite,
+    ) -> (Chunk, usize) {
+        let mut out = Chunk::jump(
+            self.partition,
+            self.first_offset,
+            self.next_offset,
+            self.stable_offset,
+        );
+        out.high_watermark = self.high_watermark;
+        out.fetched_at = self.fetched_at;
+        let mut body: Vec<u8> = Vec::new();
+        let mut record_bytes: Vec<u8> = Vec::new();
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        let mut skipped = 0;
+        for r in &self.records {
+            let Some(rec) = self.record(r) else {
+                skipped += 1;
+                continue;
+            };
+            key.clear();
+            value.clear();
+            let (key_replaced, value_replaced) = match convert(&rec, &mut key, &mut value) {
+                Rewrite::Skip => {
+                    skipped += 1;
+                    continue;
+                }
+                Rewrite::Keep {
+                    key_replaced,
+                    value_replaced,
+                } => (key_replaced, value_replaced),
+            };
+            let new_key = if key_replaced {
+                Some(&key[..])
+            } else {
+                rec.key
+            };
+            let new_value = if value_replaced {
+                Some(&value[..])
+            } else {
+                rec.value
+            };
+            record_bytes.clear();
+            encode_record(&rec, new_key, new_value, &mut record_bytes);
+            let start = body.len();
+            proto::varint::write_i32(record_bytes.len() as i32, &mut body);
+            body.extend_from_slice(&record_bytes);
+            out.records.push(RecordRef {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                buf: 0,
+                start: start as u32,
+                end: body.len() as u32,
+            });
+        }
+        if !out.records.is_empty() {
+            out.size = body.len();
+            out.buffers.push(Bytes::from(body));
+        }
+        out.size += out.records.len() * std::mem::size_of::<RecordRef>();
+        (out, skipped)
+    }
+}
+
+/// A record body (v2, without its length prefix) with `key` and `value` in place of the
+/// record's own.
+fn encode_record(rec: &Record<'_>, key: Option<&[u8]>, value: Option<&[u8]>, out: &mut Vec<u8>) {
+    use proto::varint::{write_i32, write_i64};
+    fn bytes(field: Option<&[u8]>, out: &mut Vec<u8>) {
+        match field {
+            None => write_i32(-1, out),
+            Some(b) => {
+                write_i32(b.len() as i32, out);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    out.push(rec.attributes as u8);
+    write_i64(rec.timestamp_delta, out);
+    write_i32(rec.offset_delta, out);
+    bytes(key, out);
+    bytes(value, out);
+    write_i32(rec.headers.len() as i32, out);
+    for (name, value) in rec.headers {
+        bytes(Some(name), out);
+        bytes(value, out);
+    }
+}
+
 fn decompress(codec: Compression, whole: &Bytes, payload: &[u8]) -> Result<Bytes, ChunkError> {
     match codec {
         Compression::None => Ok(whole.slice_ref(payload)),
         _ => super::decompress::decompress(codec, payload, super::decompress::MAX_BATCH_BYTES)
             .map(Bytes::from)
             .map_err(ChunkError::Decompress),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_replaces_skips_and_keeps_positions() {
+        let records: [crate::testing::KeyValue<'_>; 3] = [
+            (Some(b"k0"), Some(b"v0")),
+            (Some(b"k1"), Some(b"bad")),
+            (None, None),
+        ];
+        let bytes = Bytes::from(crate::testing::batch(10, &records));
+        let chunk = Chunk::decode(0, 10, 13, &bytes, &[]).unwrap();
+        let (out, skipped) = chunk.rewrite(|rec, key, value| {
+            if rec.value == Some(b"bad") {
+                return Rewrite::Skip;
+            }
+            if rec.key.is_some() {
+                key.extend_from_slice(b"{\"k\":0}");
+            }
+            value.extend_from_slice(b"converted");
+            Rewrite::Keep {
+                key_replaced: rec.key.is_some(),
+                value_replaced: rec.value.is_some(),
+            }
+        });
+        assert_eq!(skipped, 1);
+        assert_eq!((out.first_offset, out.next_offset), (10, 13));
+        let got: Vec<_> = out
+            .records()
+            .iter()
+            .map(|r| {
+                let rec = out.record(r).unwrap();
+                (
+                    r.offset,
+                    rec.key.map(<[u8]>::to_vec),
+                    rec.value.map(<[u8]>::to_vec),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, Some(b"{\"k\":0}".to_vec()), Some(b"converted".to_vec())),
+                (12, None, None),
+            ]
+        );
     }
 }

@@ -118,6 +118,8 @@ pub struct WorkerMetrics {
     pub sasl_failures: Counter,
     /// Broker connections whose TLS handshake failed.
     pub tls_failures: Counter,
+    /// Records skipped by a topic model (invalid key or value).
+    pub records_invalid: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

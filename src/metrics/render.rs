@@ -139,6 +139,11 @@ pub fn render(reg: &Registry) -> String {
             "Kafka broker connections whose TLS handshake failed.",
             &|w| w.tls_failures.get(),
         ),
+        (
+            "sse_kafka_records_invalid_total",
+            "Fetched records skipped because their key or value failed the topic's model.",
+            &|w| w.records_invalid.get(),
+        ),
     ];
     for (name, help, f) in simple {
         header(&mut out, name, "counter", help);
