@@ -22,7 +22,10 @@ OPTIONS:
         --workers N              worker threads, one per core (default: available cores)
         --heartbeat SECS         idle ':' comment interval; 0 turns it off (default 15)
         --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
-        --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
+        --stream-budget BYTES    outbound bytes a stream may fall behind before it leaves the live group
+                                 and catches up from the cache (default 1048576)
+        --worker-budget BYTES    outbound bytes a worker may hold pending for all its streams; past it
+                                 the furthest-behind streams catch up from the cache (default 33554432)
         --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
         --cache-age SECS         seconds a fetched record stays in the cache (default 3600, 0 = no bound)
         --stall-timeout SECS     a stream whose client takes no bytes for this long is ended (default 10, 0 = never)
@@ -119,6 +122,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--stream-budget" => {
                 run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024)
+            }
+            "--worker-budget" => {
+                run.settings.worker_budget = bounded(name, &value()?, 1 << 20, u32::MAX)? as usize
             }
             "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
             "--cache-age" => run.settings.cache_age_secs = number(name, &value()?)? as u64,

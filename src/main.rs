@@ -4,6 +4,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod clock;
 mod config;
 mod fanout;
 mod http;

@@ -3,7 +3,6 @@
 //! session holding what routes and templates need. Tokens are never logged.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use proto::http1::query_param;
 use proto::jwt::{verify, Expect, MAX_PAYLOAD};
@@ -47,9 +46,7 @@ impl Credentials {
 }
 
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::clock::wall_secs()
 }
 
 /// Takes and verifies the request's credentials.

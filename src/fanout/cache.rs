@@ -4,8 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use crate::kafka::chunk::Chunk;
 
@@ -18,8 +16,7 @@ pub struct Bounds {
 
 /// Seconds since the process started, on a monotonic clock shared by all workers.
 pub fn clock_secs() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs()
+    crate::clock::monotonic_secs()
 }
 
 /// Drops the oldest chunks beyond the bounds; returns the bytes released.

@@ -20,7 +20,7 @@ use super::owner::OwnedPartition;
 use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
 use crate::auth::keys::Keys;
-use crate::auth::session::{now_secs, Session};
+use crate::auth::session::Session;
 use crate::config::plan::DefaultOffset;
 use crate::kafka::client::ClusterClient;
 use crate::metrics::{Ended, Registry, WorkerMetrics};
@@ -30,8 +30,12 @@ use crate::runtime::signal::Signal;
 /// Tunables of the fan-out (from the command line).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Outbound bytes a stream may have pending before it is ended as too slow.
+    /// Outbound bytes a stream may have pending before it leaves the live group and catches
+    /// up from the cache as its socket drains.
     pub stream_budget: usize,
+    /// Outbound bytes a worker may hold pending for all its streams (shared live logs and
+    /// private buffers); past it the furthest-behind live streams catch up from the cache.
+    pub worker_budget: usize,
     /// Bytes of recent chunks kept per partition for replay (the cache).
     pub cache_bytes: usize,
     /// Seconds a fetched chunk stays in the cache; 0 = no age bound.
@@ -57,6 +61,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             stream_budget: 1 << 20,
+            worker_budget: 32 << 20,
             cache_bytes: 64 << 20,
             cache_age_secs: 3600,
             heartbeat_secs: 15,
@@ -161,16 +166,24 @@ pub struct Hub {
     pub(super) streams: Slab<Stream>,
     next_generation: u64,
     pub(super) encoder: EventEncoder,
-    /// One encoded event per id template, reused for every event.
-    pub(super) scratch: [Vec<u8>; 2],
     /// Streams that received bytes in the current delivery, to wake once each.
     pub(super) touched: Vec<usize>,
     pub(super) ended: Vec<usize>,
     pub(super) outbox: VecDeque<(usize, Message)>,
-    /// Per destination: messages waiting for room in its inbox, in order.
-    overflow: Vec<VecDeque<Message>>,
-    overflow_draining: Vec<bool>,
+    /// What the driver is to do for the hub after this turn (tasks, timers, I/O).
+    pub(super) commands: Vec<Command>,
+    /// Per destination: messages waiting for room in its inbox, in order. Bounded by the
+    /// fetch loops, which do not fetch again while any is waiting (`backpressure`): a worker
+    /// that cannot keep up slows the fetches feeding it, and at most one fetch's chunks wait.
+    pub(super) overflow: Vec<VecDeque<Message>>,
+    pub(super) overflow_draining: Vec<bool>,
+    /// Set when every overflow queue has drained; fetch loops wait on it.
+    pub(super) overflow_clear: Option<Signal<()>>,
+    /// Topic names in use by a view (one `Arc` per name); a name leaves with its last view.
     topics: HashMap<String, Arc<str>>,
+    /// Topics Kafka did not know, with the tick until which requests for them get 404 without
+    /// asking again (at most `NEGATIVE_TOPICS`).
+    unknown: Vec<HashMap<String, u64>>,
     /// Coarse clock in seconds since the worker started (advanced by the tick task).
     pub now: u64,
     pub shutting_down: bool,
@@ -186,6 +199,33 @@ pub struct Hub {
 }
 
 pub type SharedHub = Rc<RefCell<Hub>>;
+
+/// What the hub asks of its driver; the hub itself spawns nothing, reads no clock and does no
+/// I/O. Executed by `driver::flush` once per turn, after messages to other workers are sent.
+#[derive(Debug)]
+pub enum Command {
+    /// Look up a new view's topic (answered with `on_metadata` or `on_unresolved`).
+    Resolve(ViewKey),
+    /// Find an owned partition's leader and offsets (answered with `activate`/`fail_start`),
+    /// then make sure a fetch loop runs for its leader.
+    StartPartition(PartKey),
+    /// Read a partition once from `from` for a stream older than the cache (answered with a
+    /// `BackfillData` message to `worker`).
+    Backfill {
+        key: PartKey,
+        from: i64,
+        worker: usize,
+        stream: StreamKey,
+        leader: i32,
+    },
+}
+
+/// Unknown topic names remembered per worker (the negative cache), so that requests for names
+/// that do not exist cost at most one look-up each per interval and no unbounded memory.
+pub const NEGATIVE_TOPICS: usize = 4096;
+/// Topic look-ups in flight per worker; more requests for new topics are answered 503 at once,
+/// so anonymous clients cannot make us hammer the brokers.
+pub const MAX_RESOLVING: usize = 64;
 
 impl Hub {
     pub fn new(
@@ -208,13 +248,15 @@ impl Hub {
             streams: Slab::new(),
             next_generation: 1,
             encoder: EventEncoder::default(),
-            scratch: [Vec::new(), Vec::new()],
             touched: Vec::new(),
             ended: Vec::new(),
             outbox: VecDeque::new(),
+            commands: Vec::new(),
             overflow: (0..workers).map(|_| VecDeque::new()).collect(),
             overflow_draining: vec![false; workers],
+            overflow_clear: None,
             topics: HashMap::new(),
+            unknown: Vec::new(),
             now: 0,
             shutting_down: false,
             shutdown: Signal::new(),
@@ -231,6 +273,13 @@ impl Hub {
         self.mesh.workers()
     }
 
+    /// Whether a view of `topic` exists on `cluster`.
+    pub(super) fn has_view(&self, cluster: usize, topic: &str) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|t| self.views.contains_key(&(cluster, t.clone())))
+    }
+
     pub fn intern(&mut self, topic: &str) -> Arc<str> {
         if let Some(t) = self.topics.get(topic) {
             return t.clone();
@@ -238,6 +287,48 @@ impl Hub {
         let t: Arc<str> = Arc::from(topic);
         self.topics.insert(topic.to_owned(), t.clone());
         t
+    }
+
+    /// While messages wait for room in another worker's inbox: what the fetch loops wait on
+    /// before fetching again.
+    pub fn backpressure(&mut self) -> Option<Signal<()>> {
+        if self.overflow.iter().all(VecDeque::is_empty) {
+            return None;
+        }
+        Some(self.overflow_clear.get_or_insert_with(Signal::new).clone())
+    }
+
+    /// Removes a view and, with it, its topic name.
+    pub(super) fn remove_view(&mut self, vkey: &ViewKey) -> Option<TopicView> {
+        let view = self.views.remove(vkey)?;
+        if !self.views.keys().any(|(_, t)| Arc::ptr_eq(t, &vkey.1)) {
+            self.topics.remove(&*vkey.1);
+        }
+        Some(view)
+    }
+
+    /// Remembers that `topic` does not exist, for `NEGATIVE_TTL_SECS`.
+    pub(super) fn remember_unknown(&mut self, cluster: usize, topic: &str) {
+        let now = self.now;
+        let ttl = self.settings.metadata_timeout.as_secs().max(1);
+        if self.unknown.len() <= cluster {
+            self.unknown.resize_with(cluster + 1, HashMap::new);
+        }
+        let names = &mut self.unknown[cluster];
+        if names.len() >= NEGATIVE_TOPICS {
+            names.retain(|_, until| *until > now);
+        }
+        if names.len() < NEGATIVE_TOPICS {
+            names.insert(topic.to_owned(), now + ttl);
+        }
+    }
+
+    /// Whether `topic` is known not to exist (a recent look-up said so).
+    pub(super) fn known_unknown(&self, cluster: usize, topic: &str) -> bool {
+        self.unknown
+            .get(cluster)
+            .and_then(|names| names.get(topic))
+            .is_some_and(|&until| until > self.now)
     }
 
     pub(super) fn send(&mut self, to: usize, msg: Message) {
@@ -249,9 +340,9 @@ impl Hub {
     }
 
     /// Dispatches one message from another worker (or from this one, via the outbox).
-    pub fn handle(&mut self, msg: Message, hub: &SharedHub) {
+    pub fn handle(&mut self, msg: Message) {
         match msg {
-            Message::Subscribe { key, worker, hint } => self.on_subscribe(key, worker, hint, hub),
+            Message::Subscribe { key, worker, hint } => self.on_subscribe(key, worker, hint),
             Message::Subscribed {
                 key,
                 snapshot,
@@ -268,7 +359,7 @@ impl Hub {
                 from,
                 worker,
                 stream,
-            } => self.on_backfill(key, from, worker, stream, hub),
+            } => self.on_backfill(key, from, worker, stream),
             Message::BackfillData { key, stream, chunk } => {
                 self.on_backfill_data(&key, stream, &chunk)
             }
@@ -356,6 +447,7 @@ impl Hub {
                 // The slab entry stays until the connection calls `close_stream`.
                 if let Some(s) = self.streams.get_mut(slot) {
                     s.live = false;
+                    s.io.borrow_mut().leave_live();
                 }
             }
         }
@@ -370,8 +462,9 @@ impl Hub {
         }
     }
 
-    /// One tick per second: heartbeats for idle streams, dropping idle views.
-    pub fn tick(&mut self) {
+    /// One tick per second (`wall_secs`: the wall clock, for token expiry): stalled streams,
+    /// heartbeats for idle streams, dropping idle views, cache ages, expiry.
+    pub fn tick(&mut self, wall_secs: i64) {
         self.now += 1;
         let stall = self.settings.stall_secs;
         for (slot, s) in self.streams.iter() {
@@ -395,12 +488,12 @@ impl Hub {
         }
         self.drop_idle_views();
         self.evict_aged();
-        self.expire();
+        self.release_passed_logs();
+        self.expire(wall_secs);
     }
 
     /// Challenges and ends guarded streams whose time has come.
-    fn expire(&mut self) {
-        let now = now_secs();
+    fn expire(&mut self, now: i64) {
         let mut due = std::mem::take(&mut self.due);
         self.wheel.advance(now, &mut due);
         for (deadline, key) in due.drain(..) {
@@ -472,46 +565,4 @@ impl Hub {
     }
 }
 
-/// Sends everything queued in the hub's outbox: local messages are handled right here (in
-/// order), remote ones go to their inbox, or to an ordered overflow drained by a task when full.
-pub fn flush(hub: &SharedHub) {
-    loop {
-        let next = hub.borrow_mut().outbox.pop_front();
-        let Some((to, msg)) = next else { return };
-        let me = hub.borrow().worker;
-        if to == me {
-            hub.borrow_mut().handle(msg, hub);
-            continue;
-        }
-        let mut h = hub.borrow_mut();
-        if !h.overflow[to].is_empty() {
-            h.overflow[to].push_back(msg);
-            continue;
-        }
-        if let Err(msg) = h.mesh.try_send(to, msg) {
-            h.overflow[to].push_back(msg);
-            if !h.overflow_draining[to] {
-                h.overflow_draining[to] = true;
-                drop(h);
-                let hub = hub.clone();
-                monoio::spawn(drain_overflow(hub, to));
-            }
-        }
-    }
-}
-
-async fn drain_overflow(hub: SharedHub, to: usize) {
-    loop {
-        let (mesh, msg) = {
-            let mut h = hub.borrow_mut();
-            match h.overflow[to].pop_front() {
-                Some(m) => (h.mesh.clone(), m),
-                None => {
-                    h.overflow_draining[to] = false;
-                    return;
-                }
-            }
-        };
-        mesh.send(to, msg).await;
-    }
-}
+pub use super::driver::flush;

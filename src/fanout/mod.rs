@@ -4,10 +4,12 @@
 
 pub mod cache;
 pub mod compaction;
+pub mod driver;
 pub mod encode;
 pub mod expiry;
 pub mod filter;
 pub mod hub;
+pub mod live_log;
 pub mod message;
 pub mod owner;
 pub mod stream_io;

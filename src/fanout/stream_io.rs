@@ -12,6 +12,8 @@ use std::task::Waker;
 
 use proto::http1::CHUNK_PREFIX_MAX;
 
+use super::live_log::{SharedLog, Slice};
+
 /// Buffers the pool keeps at most (the rest are freed), and the largest capacity it keeps.
 const POOL_BUFFERS: usize = 4096;
 const POOL_MAX_CAPACITY: usize = 64 * 1024;
@@ -56,10 +58,45 @@ pub enum EndReason {
     Expiry,
 }
 
+thread_local! {
+    /// Bytes in the private buffers of this worker's streams, pending or being written.
+    static PRIVATE_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Bytes the calling worker's streams hold in private buffers (catch-up, heartbeats, files),
+/// pending or in flight; the live logs' shared bytes are counted by `live_log`.
+pub fn worker_private_bytes() -> usize {
+    PRIVATE_BYTES.with(std::cell::Cell::get)
+}
+
+fn add_private(delta: isize) {
+    PRIVATE_BYTES.with(|b| b.set(b.get().saturating_add_signed(delta)));
+}
+
+/// A live stream's place in its group's shared log.
+struct LiveCursor {
+    log: SharedLog,
+    pos: u64,
+}
+
+/// What the HTTP/1.1 writer writes next.
+pub enum Take {
+    /// Private bytes, framed, from `.1` on; give the buffer back with `give_buffer`.
+    Private(Vec<u8>, usize),
+    /// Bytes of the group's log (whole events), to write with `Gather`.
+    Live(Gather),
+}
+
 pub struct StreamIo {
-    /// Pending bytes; empty (and unallocated) when there are none. With chunked framing the first
-    /// `CHUNK_PREFIX_MAX` bytes are reserved for the chunk-size line, filled in by `take`.
+    /// Private pending bytes (catch-up, heartbeats, challenges, files); empty (and unallocated)
+    /// when there are none. With chunked framing the first `CHUNK_PREFIX_MAX` bytes are
+    /// reserved for the chunk-size line, filled in by `take`. Always written before the
+    /// bytes of the live log.
     out: Vec<u8>,
+    /// Bytes taken by the writer and not yet reported written (`written`).
+    in_flight: usize,
+    /// Set while the stream is live: its cursor in the group's shared log.
+    live: Option<LiveCursor>,
     chunked: bool,
     budget: usize,
     pub end: Option<EndReason>,
@@ -69,8 +106,7 @@ pub struct StreamIo {
     /// Tick at which the writer last took bytes (or bytes became pending after none were):
     /// pending bytes older than the stall timeout mean the client stopped reading.
     pub last_drain: u64,
-    /// A live push did not fit the budget: the stream leaves the live group and catches up
-    /// from the cache (the fan-out clears this when it pumps the stream).
+    /// A push did not fit the budget (the fan-out clears this when it pumps the stream).
     pub full: bool,
     /// The HTTP/1.1 socket, shut down to abort a write the client never takes.
     pub abort_fd: Option<std::os::fd::RawFd>,
@@ -82,6 +118,8 @@ impl StreamIo {
     pub fn new(chunked: bool, budget: usize, now: u64) -> SharedIo {
         Rc::new(RefCell::new(StreamIo {
             out: Vec::new(),
+            in_flight: 0,
+            live: None,
             chunked,
             budget,
             end: None,
@@ -101,18 +139,47 @@ impl StreamIo {
         }
     }
 
-    /// Bytes waiting to be written.
-    pub fn pending(&self) -> usize {
+    /// Private bytes waiting to be written.
+    pub fn private_pending(&self) -> usize {
         self.out.len().saturating_sub(self.prefix_len())
+    }
+
+    /// Bytes of the live log between the cursor and the head (0 when not live).
+    pub fn live_pending(&self) -> usize {
+        self.live
+            .as_ref()
+            .map_or(0, |c| (c.log.borrow().head() - c.pos) as usize)
+    }
+
+    /// Bytes waiting to be written, private and live.
+    pub fn pending(&self) -> usize {
+        self.private_pending() + self.live_pending()
     }
 
     pub fn budget(&self) -> usize {
         self.budget
     }
 
-    /// Appends encoded event bytes. Returns false, appending nothing, when the stream ended or
-    /// the bytes do not fit the budget (then `full` is set: the fan-out moves the stream from the
-    /// live group to catching up from the cache, within its budget).
+    /// The live cursor, when live.
+    pub fn live_pos(&self) -> Option<u64> {
+        self.live.as_ref().map(|c| c.pos)
+    }
+
+    /// Joins a group's log at its head: from now on the stream receives the group's bytes.
+    pub fn join_live(&mut self, log: &SharedLog, head: u64) {
+        self.live = Some(LiveCursor {
+            log: log.clone(),
+            pos: head,
+        });
+    }
+
+    /// Leaves the live log; returns the cursor (an event boundary) it had reached.
+    pub fn leave_live(&mut self) -> Option<u64> {
+        self.live.take().map(|c| c.pos)
+    }
+
+    /// Appends private bytes. Returns false, appending nothing, when the stream ended or the
+    /// bytes do not fit the budget (then `full` is set).
     pub fn push(&mut self, bytes: &[u8], now: u64) -> bool {
         if self.end.is_some() || self.full {
             return false;
@@ -121,12 +188,19 @@ impl StreamIo {
             self.full = true;
             return false;
         }
+        self.encode_with(now, |out| out.extend_from_slice(bytes));
+        true
+    }
+
+    /// Appends private bytes written by `f` (an event encoder) and accounts for them.
+    pub fn encode_with(&mut self, now: u64, f: impl FnOnce(&mut Vec<u8>)) {
         if self.pending() == 0 {
             self.last_drain = now;
         }
-        self.buffer().extend_from_slice(bytes);
+        let before = self.out.len();
+        f(self.buffer());
+        add_private((self.out.len() - before) as isize);
         self.last_activity = now;
-        true
     }
 
     /// Whether the client has left pending bytes untaken for `stall_secs`.
@@ -147,8 +221,8 @@ impl StreamIo {
         }
     }
 
-    /// The pending buffer, made ready for appending (the encoder writes into it directly).
-    pub fn buffer(&mut self) -> &mut Vec<u8> {
+    /// The private buffer, made ready for appending.
+    fn buffer(&mut self) -> &mut Vec<u8> {
         if self.out.is_empty() {
             if self.out.capacity() == 0 {
                 self.out = take_buffer();
@@ -180,50 +254,250 @@ impl StreamIo {
         self.wake();
     }
 
-    /// HTTP/2 writer side: moves up to `max` pending bytes to the end of `out` (the connection's
-    /// write buffer, after the DATA frame header) and returns how many; with nothing pending,
-    /// registers the writer's waker and returns 0.
+    /// HTTP/2 writer side: moves up to `max` pending bytes (private first, then live) to the
+    /// end of `out` (the connection's write buffer, after the DATA frame header) and returns
+    /// how many; with nothing pending, registers the writer's waker and returns 0. A cut inside
+    /// a live event moves the rest of that event to the private buffer, so the live cursor
+    /// always stays on an event boundary.
     pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker, now: u64) -> usize {
         debug_assert!(!self.chunked);
-        let n = self.out.len().min(max);
-        if n == 0 {
-            if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
-                self.waker = Some(waker.clone());
+        let mut taken = self.out.len().min(max);
+        if taken > 0 {
+            out.extend_from_slice(&self.out[..taken]);
+            add_private(-(taken as isize));
+            self.last_drain = now;
+            if taken == self.out.len() {
+                give_buffer(std::mem::take(&mut self.out));
+            } else {
+                // Rare: a window smaller than the private bytes (a catch-up fill, a file).
+                self.out.drain(..taken);
+                return taken;
             }
-            return 0;
         }
-        out.extend_from_slice(&self.out[..n]);
-        self.last_drain = now;
-        if n == self.out.len() {
-            give_buffer(std::mem::take(&mut self.out));
+        let room = max - taken;
+        let cut = match self.live.as_mut() {
+            Some(cursor) if room > 0 => {
+                let log = cursor.log.borrow();
+                let (pos, event_end) = log.copy_into(cursor.pos, room, out);
+                taken += (pos - cursor.pos) as usize;
+                let mut tail = None;
+                if event_end > pos {
+                    // Keep the cursor on an event boundary: the rest of the event goes private.
+                    let mut rest = take_buffer();
+                    log.copy_into(pos, (event_end - pos) as usize, &mut rest);
+                    tail = Some(rest);
+                }
+                drop(log);
+                cursor.pos = event_end;
+                tail
+            }
+            _ => None,
+        };
+        if let Some(rest) = cut {
+            add_private(rest.len() as isize);
+            self.out = rest;
+        }
+        if taken == 0 {
+            self.register(waker);
         } else {
-            self.out.drain(..n);
+            self.last_drain = now;
         }
-        n
+        taken
     }
 
-    /// Writer side: takes the pending bytes, framed (chunk-size line and CRLF when chunked), and
-    /// the offset where the bytes to write start; `None` (with the waker registered) when there
-    /// is nothing to write. Give the buffer back with `give_buffer` once written.
-    pub fn take(&mut self, waker: &Waker, now: u64) -> Option<(Vec<u8>, usize)> {
-        if self.pending() == 0 {
-            if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
-                self.waker = Some(waker.clone());
-            }
-            return None;
+    /// HTTP/1.1 writer side: what to write next (private bytes first, framed with the
+    /// chunk-size line and CRLF when chunked; else up to `max` bytes of whole live events);
+    /// `None` (with the waker registered) when there is nothing to write. Call `written` once
+    /// the bytes are on the socket.
+    pub fn take(&mut self, waker: &Waker, now: u64, max: usize) -> Option<Take> {
+        if self.private_pending() > 0 {
+            self.last_drain = now;
+            let mut buf = std::mem::take(&mut self.out);
+            self.in_flight += buf.len() - self.prefix_len();
+            let start = if self.chunked {
+                let len = buf.len() - CHUNK_PREFIX_MAX;
+                let mut prefix = [0u8; CHUNK_PREFIX_MAX];
+                let start = proto::http1::chunk_prefix(len, &mut prefix);
+                buf[..CHUNK_PREFIX_MAX].copy_from_slice(&prefix);
+                buf.extend_from_slice(b"\r\n");
+                start
+            } else {
+                0
+            };
+            return Some(Take::Private(buf, start));
         }
-        self.last_drain = now;
-        let mut buf = std::mem::take(&mut self.out);
-        let start = if self.chunked {
-            let len = buf.len() - CHUNK_PREFIX_MAX;
+        let taken = self.live.as_mut().and_then(|cursor| {
+            let log = cursor.log.borrow();
+            if log.head() == cursor.pos {
+                return None;
+            }
+            let mut gather = Gather::new(self.chunked);
+            cursor.pos = log.take(cursor.pos, max, &mut gather.slices);
+            Some(gather)
+        });
+        match taken {
+            Some(mut gather) => {
+                self.last_drain = now;
+                gather.seal();
+                Some(Take::Live(gather))
+            }
+            None => {
+                self.register(waker);
+                None
+            }
+        }
+    }
+
+    /// The writer wrote what it last took.
+    pub fn written(&mut self) {
+        add_private(-(self.in_flight as isize));
+        self.in_flight = 0;
+    }
+}
+
+impl Drop for StreamIo {
+    fn drop(&mut self) {
+        add_private(-((self.private_pending() + self.in_flight) as isize));
+    }
+}
+
+/// Live bytes for one `writev`: the chunk-size line and CRLF (when chunked) around slices of
+/// the log's blocks, which it keeps alive while the write is in flight.
+pub struct Gather {
+    slices: Vec<Slice>,
+    /// The chunk-size line then CRLF, when chunked (iovecs point into this heap buffer).
+    frame: Vec<u8>,
+    prefix_len: usize,
+    chunked: bool,
+    iovecs: Vec<libc::iovec>,
+    /// First iovec not yet fully written, and bytes of it already written.
+    first: usize,
+    total: usize,
+}
+
+/// Gathers kept per worker for reuse (their vectors keep their capacity).
+const GATHER_POOL: usize = 1024;
+
+thread_local! {
+    static GATHERS: RefCell<Vec<Gather>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Returns a written gather to this worker's pool (its blocks are released now).
+pub fn give_gather(mut g: Gather) {
+    g.slices.clear();
+    g.frame.clear();
+    g.iovecs.clear();
+    GATHERS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < GATHER_POOL {
+            p.push(g);
+        }
+    });
+}
+
+impl Gather {
+    fn new(chunked: bool) -> Self {
+        let mut g = GATHERS
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(|| Gather {
+                slices: Vec::new(),
+                frame: Vec::new(),
+                prefix_len: 0,
+                chunked,
+                iovecs: Vec::new(),
+                first: 0,
+                total: 0,
+            });
+        g.chunked = chunked;
+        g.prefix_len = 0;
+        g.first = 0;
+        g.total = 0;
+        g
+    }
+
+    /// The payload bytes (tests).
+    #[cfg(test)]
+    pub fn payload(&self) -> Vec<u8> {
+        self.slices
+            .iter()
+            .flat_map(|s| s.bytes().to_vec())
+            .collect()
+    }
+
+    /// Payload bytes (without framing).
+    pub fn payload_len(&self) -> usize {
+        self.slices.iter().map(|s| s.to - s.from).sum()
+    }
+
+    /// Bytes on the wire, framing included.
+    pub fn total_len(&self) -> usize {
+        self.total
+    }
+
+    fn seal(&mut self) {
+        let payload = self.payload_len();
+        if self.chunked {
             let mut prefix = [0u8; CHUNK_PREFIX_MAX];
-            let start = proto::http1::chunk_prefix(len, &mut prefix);
-            buf[..CHUNK_PREFIX_MAX].copy_from_slice(&prefix);
-            buf.extend_from_slice(b"\r\n");
-            start
-        } else {
-            0
-        };
-        Some((buf, start))
+            let start = proto::http1::chunk_prefix(payload, &mut prefix);
+            self.frame.extend_from_slice(&prefix[start..]);
+            self.prefix_len = self.frame.len();
+            self.frame.extend_from_slice(b"\r\n");
+        }
+        let mut iovecs = std::mem::take(&mut self.iovecs);
+        iovecs.clear();
+        if self.chunked {
+            iovecs.push(libc::iovec {
+                iov_base: self.frame.as_ptr() as *mut libc::c_void,
+                iov_len: self.prefix_len,
+            });
+        }
+        for s in &self.slices {
+            let b = s.bytes();
+            iovecs.push(libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            });
+        }
+        if self.chunked {
+            iovecs.push(libc::iovec {
+                // SAFETY: `prefix_len` is within `frame` (the CRLF follows it).
+                iov_base: unsafe { self.frame.as_ptr().add(self.prefix_len) } as *mut libc::c_void,
+                iov_len: 2,
+            });
+        }
+        self.total = iovecs.iter().map(|v| v.iov_len).sum();
+        self.iovecs = iovecs;
+    }
+
+    /// Marks `n` more bytes written; returns whether everything is.
+    pub fn advance(&mut self, mut n: usize) -> bool {
+        self.total -= n.min(self.total);
+        while n > 0 && self.first < self.iovecs.len() {
+            let v = &mut self.iovecs[self.first];
+            if n < v.iov_len {
+                // SAFETY: `n` is less than the iovec's length, so the pointer stays inside the
+                // slice it describes.
+                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) } as *mut libc::c_void;
+                v.iov_len -= n;
+                return false;
+            }
+            n -= v.iov_len;
+            self.first += 1;
+        }
+        self.total == 0
+    }
+}
+
+// SAFETY: the iovecs point into `frame` (a heap buffer that is not touched while the value is
+// in the runtime's hands) and into blocks kept alive by `slices`; neither moves when the
+// `Gather` itself moves, and `first..` are valid iovecs of the remaining bytes.
+unsafe impl monoio::buf::IoVecBuf for Gather {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        // SAFETY: `first <= iovecs.len()`.
+        unsafe { self.iovecs.as_ptr().add(self.first) }
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iovecs.len() - self.first
     }
 }

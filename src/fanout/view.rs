@@ -20,13 +20,13 @@ use proto::event_id::IdTemplate;
 use super::cache::{evict, Bounds};
 use super::compaction::{KeyIndex, Latest, Replay};
 use super::filter::{matches_any, Filter};
-use super::hub::{flush, Hub, OpenError, OpenRequest, SharedHub, Stream, ViewKey};
+use super::hub::{Command, Hub, OpenError, OpenRequest, Stream, ViewKey, MAX_RESOLVING};
+use super::live_log::{worker_log_bytes, LiveLog, SharedLog};
 use super::message::{Message, PartKey, StartHint, StreamKey};
-use super::stream_io::{EndReason, SharedIo};
+use super::stream_io::{worker_private_bytes, EndReason, SharedIo};
 use crate::config::plan::DefaultOffset;
 use crate::kafka::chunk::Chunk;
 use crate::kafka::client::TopicMeta;
-use crate::kafka::error::KafkaError;
 use crate::runtime::signal::Signal;
 
 /// Where a stream starts.
@@ -81,6 +81,8 @@ pub(super) struct Group {
     template: IdTemplate,
     live: Vec<usize>,
     members: usize,
+    /// The live streams' shared encoded events.
+    log: SharedLog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,7 @@ impl TopicView {
             template,
             live: Vec::new(),
             members: 0,
+            log: LiveLog::new_shared(),
         });
         self.groups.len() - 1
     }
@@ -169,6 +172,11 @@ impl TopicView {
         if let Some(g) = self.groups.get_mut(group) {
             if let Some(i) = g.live.iter().position(|&s| s == slot) {
                 g.live.swap_remove(i);
+            }
+            if g.live.is_empty() {
+                let mut log = g.log.borrow_mut();
+                let head = log.head();
+                log.release_before(head);
             }
         }
         for list in [&mut self.waiting, &mut self.catching_up] {
@@ -190,46 +198,67 @@ impl TopicView {
     }
 }
 
-fn template_slot(t: IdTemplate) -> usize {
-    match t {
-        IdTemplate::Etag => 0,
-        IdTemplate::KeyAndEtag => 1,
-    }
+/// Makes a stream live in its group: it joins the group's log at the head.
+fn join_live(view: &mut TopicView, s: &mut Stream, slot: usize) {
+    s.live = true;
+    let g = &mut view.groups[s.group];
+    let head = g.log.borrow().head();
+    s.io.borrow_mut().join_live(&g.log, head);
+    g.live.push(slot);
 }
 
-/// Opens a stream: waits for the topic's metadata (404 / 503 after the metadata timeout), then
-/// registers the stream; it starts delivering once every partition is subscribed.
-pub async fn open_stream(
-    hub: &SharedHub,
-    req: OpenRequest,
-) -> Result<(StreamKey, SharedIo), OpenError> {
-    let (vkey, meta) = {
-        let mut h = hub.borrow_mut();
-        if h.shutting_down {
+impl Hub {
+    /// Views still waiting for their topic's metadata.
+    fn resolving(&self) -> usize {
+        self.views
+            .values()
+            .filter(|v| v.state == ViewState::Resolving)
+            .count()
+    }
+
+    /// The first half of opening a stream: finds or creates the topic's view (a new view asks
+    /// for the topic's metadata with `Command::Resolve`) and returns what to wait on before
+    /// `finish_open`. Unknown topics remembered by the negative cache are refused at once, and
+    /// so are new topics while `MAX_RESOLVING` look-ups are in flight.
+    pub fn begin_open(&mut self, req: &OpenRequest) -> Result<Opening, OpenError> {
+        if self.shutting_down {
             return Err(OpenError::ShuttingDown);
         }
-        let topic = h.intern(&req.topic);
+        if self.known_unknown(req.cluster, &req.topic) {
+            self.metrics.metadata_refused.inc();
+            return Err(OpenError::NotFound);
+        }
+        if !self.has_view(req.cluster, &req.topic) && self.resolving() >= MAX_RESOLVING {
+            self.metrics.metadata_refused.inc();
+            return Err(OpenError::Unavailable);
+        }
+        let topic = self.intern(&req.topic);
         let vkey: ViewKey = (req.cluster, topic.clone());
-        let now = h.now;
-        if !h.views.contains_key(&vkey) {
+        if !self.views.contains_key(&vkey) {
             let hint = match req.default_offset {
                 DefaultOffset::Historical => StartHint::Earliest,
                 DefaultOffset::Live => StartHint::Latest,
             };
-            h.views
-                .insert(vkey.clone(), TopicView::new(req.cluster, topic, hint, now));
-            monoio::spawn(resolve_view(hub.clone(), vkey.clone()));
+            let view = TopicView::new(req.cluster, topic, hint, self.now);
+            self.views.insert(vkey.clone(), view);
+            self.commands.push(Command::Resolve(vkey.clone()));
         }
-        let meta = h.views[&vkey].meta.clone();
-        (vkey, meta)
-    };
-    meta.wait().await?;
-    let opened = {
-        let mut h = hub.borrow_mut();
-        if h.shutting_down {
+        let meta = self.views[&vkey].meta.clone();
+        Ok(Opening { vkey, meta })
+    }
+
+    /// The second half, once `Opening::meta` is set: registers the stream on the view; it
+    /// starts delivering once every partition is subscribed.
+    pub fn finish_open(
+        &mut self,
+        opening: &Opening,
+        req: &OpenRequest,
+    ) -> Result<(StreamKey, SharedIo), OpenError> {
+        if self.shutting_down {
             return Err(OpenError::ShuttingDown);
         }
-        let Some(view) = h.views.get_mut(&vkey) else {
+        let vkey = &opening.vkey;
+        let Some(view) = self.views.get_mut(vkey) else {
             return Err(OpenError::Unavailable);
         };
         let group = view.group_for(&req.filters, req.template);
@@ -237,49 +266,31 @@ pub async fn open_stream(
         view.members += 1;
         view.idle_since = None;
         let ready = view.state == ViewState::Ready;
-        let (key, io) = h.insert_stream(&req, vkey.clone(), group);
+        let (key, io) = self.insert_stream(req, vkey.clone(), group);
         if ready {
-            h.start_stream(key.slot);
-        } else if let Some(view) = h.views.get_mut(&vkey) {
+            self.start_stream(key.slot);
+        } else if let Some(view) = self.views.get_mut(vkey) {
             view.waiting.push(key.slot);
         }
-        (key, io)
-    };
-    flush(hub);
-    Ok(opened)
+        Ok((key, io))
+    }
+
+    /// The topic's metadata could not be had within the timeout: the view is dropped and its
+    /// waiting requests get `last` (a topic Kafka does not know is remembered a while).
+    pub fn on_unresolved(&mut self, vkey: &ViewKey, last: OpenError) {
+        if last == OpenError::NotFound {
+            self.remember_unknown(vkey.0, &vkey.1);
+        }
+        if let Some(view) = self.remove_view(vkey) {
+            view.meta.set(Err(last));
+        }
+    }
 }
 
-async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
-    let (client, timeout) = {
-        let h = hub.borrow();
-        (h.clusters[vkey.0].clone(), h.settings.metadata_timeout)
-    };
-    let deadline = std::time::Instant::now() + timeout;
-    let mut last = OpenError::Unavailable;
-    loop {
-        match monoio::time::timeout_at(deadline.into(), client.metadata(&vkey.1)).await {
-            Ok(Ok(meta)) => {
-                hub.borrow_mut().on_metadata(&vkey, &meta);
-                flush(&hub);
-                return;
-            }
-            Ok(Err(KafkaError::UnknownTopic)) => last = OpenError::NotFound,
-            Ok(Err(e)) => {
-                crate::debug!("metadata for {}: {e}", vkey.1);
-                last = OpenError::Unavailable;
-            }
-            Err(_) => break,
-        }
-        let pause = std::time::Duration::from_millis(200);
-        if std::time::Instant::now() + pause >= deadline {
-            break;
-        }
-        monoio::time::sleep(pause).await;
-    }
-    let view = hub.borrow_mut().views.remove(&vkey);
-    if let Some(view) = view {
-        view.meta.set(Err(last));
-    }
+/// A stream being opened: its view, and the signal its metadata sets.
+pub struct Opening {
+    pub vkey: ViewKey,
+    pub meta: Signal<Result<(), OpenError>>,
 }
 
 impl Hub {
@@ -297,7 +308,7 @@ impl Hub {
         self.on_metadata(&vkey, meta);
     }
 
-    fn on_metadata(&mut self, vkey: &ViewKey, meta: &TopicMeta) {
+    pub(super) fn on_metadata(&mut self, vkey: &ViewKey, meta: &TopicMeta) {
         let workers = self.workers();
         let worker = self.worker;
         let Some(view) = self.views.get_mut(vkey) else {
@@ -380,7 +391,7 @@ impl Hub {
             key.partition
         );
         let vkey = (key.cluster, key.topic.clone());
-        if let Some(view) = self.views.remove(&vkey) {
+        if let Some(view) = self.remove_view(&vkey) {
             view.meta.set(Err(OpenError::Unavailable));
             for (_, s) in self.streams.iter() {
                 if s.view == vkey {
@@ -438,8 +449,7 @@ impl Hub {
             .zip(&view.parts)
             .all(|(p, part)| p.1 == part.head)
         {
-            s.live = true;
-            view.groups[s.group].live.push(slot);
+            join_live(view, s, slot);
         } else {
             view.catching_up.push(slot);
             self.pump(slot);
@@ -449,12 +459,11 @@ impl Hub {
     pub(super) fn on_append(&mut self, key: &PartKey, chunk: Arc<Chunk>) {
         let vkey = (key.cluster, key.topic.clone());
         let bounds = self.cache_bounds();
-        let now = self.now;
+        let limits = self.live_limits();
         let Hub {
             views,
             streams,
             encoder,
-            scratch,
             touched,
             metrics,
             ..
@@ -485,13 +494,13 @@ impl Hub {
             &chunk,
             streams,
             encoder,
-            scratch,
             touched,
             &mut demoted,
-            now,
+            limits,
             metrics,
         );
         for (slot, at) in demoted {
+            metrics.streams_demoted.inc();
             let Some(s) = streams.get_mut(slot) else {
                 continue;
             };
@@ -532,6 +541,7 @@ impl Hub {
     /// backfill where the stream is older than the mirror; promotes it to live at the head.
     pub fn pump(&mut self, slot: usize) {
         let now = self.now;
+        let worker_budget = self.settings.worker_budget;
         let worker = self.worker;
         let workers = self.workers();
         let Hub {
@@ -556,7 +566,7 @@ impl Hub {
             return;
         }
         s.io.borrow_mut().full = false;
-        let target = s.io.borrow().budget() / 2;
+        let target = catch_up_target(s.io.borrow().budget(), worker_budget);
         let was_empty = s.io.borrow().pending() == 0;
         let group = &view.groups[s.group];
         if let Some(r) = s.replay.as_mut().filter(|r| !r.ready) {
@@ -653,11 +663,10 @@ impl Hub {
             .zip(&view.parts)
             .all(|(p, part)| p.1 == part.head);
         if at_head && !s.backfilling.iter().any(|&b| b) {
-            s.live = true;
             if let Some(k) = view.catching_up.iter().position(|&x| x == slot) {
                 view.catching_up.swap_remove(k);
             }
-            view.groups[s.group].live.push(slot);
+            join_live(view, s, slot);
         }
     }
 
@@ -749,6 +758,25 @@ impl Hub {
         }
     }
 
+    /// Releases the live logs' blocks every cursor of their group has passed (delivery does it
+    /// on each append; this catches the last burst of a quiet topic, once per tick).
+    pub(super) fn release_passed_logs(&mut self) {
+        let Hub { views, streams, .. } = self;
+        for view in views.values_mut() {
+            for g in &mut view.groups {
+                let mut log = g.log.borrow_mut();
+                let lowest = g
+                    .live
+                    .iter()
+                    .filter_map(|&slot| streams.get(slot))
+                    .filter_map(|s| s.io.borrow().live_pos())
+                    .min()
+                    .unwrap_or(log.head());
+                log.release_before(lowest);
+            }
+        }
+    }
+
     /// Applies the cache's age bound to every mirror and owned cache (quiet partitions too).
     pub(super) fn evict_aged(&mut self) {
         let bounds = self.cache_bounds();
@@ -777,7 +805,7 @@ impl Hub {
             .collect();
         let workers = self.workers();
         for vkey in idle {
-            if let Some(view) = self.views.remove(&vkey) {
+            if let Some(view) = self.remove_view(&vkey) {
                 for i in 0..view.parts.len() {
                     let key = view.key(i);
                     let owner = key.owner(workers);
@@ -789,7 +817,54 @@ impl Hub {
     }
 }
 
-/// Live delivery of one appended chunk: filter once per group, encode once per template.
+/// How far live streams may fall behind before they leave the live group.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LiveLimits {
+    /// Live bytes a stream may have pending (its budget), lowered to `PRESSURE_BEHIND` while
+    /// the worker holds more than its budget of pending bytes.
+    pub behind: usize,
+}
+
+/// Live bytes a stream may have pending while its worker is over its budget: the furthest
+/// behind leave the live group (they catch up from the record cache as their sockets drain),
+/// so the bytes held for them are released.
+pub(super) const PRESSURE_BEHIND: usize = 64 * 1024;
+/// Most private bytes a catching-up stream is filled with at a time, and while the worker is
+/// over its budget.
+const CATCH_UP_FILL: usize = 256 * 1024;
+const PRESSURE_FILL: usize = 16 * 1024;
+
+/// What a catching-up stream is filled up to.
+fn catch_up_target(budget: usize, worker_budget: usize) -> usize {
+    if worker_pending_bytes() > worker_budget {
+        PRESSURE_FILL.min(budget / 2)
+    } else {
+        CATCH_UP_FILL.min(budget / 2)
+    }
+}
+
+/// Bytes waiting to be written on the calling worker: the live logs and private buffers.
+pub fn worker_pending_bytes() -> usize {
+    worker_log_bytes() + worker_private_bytes()
+}
+
+impl Hub {
+    pub(super) fn live_limits(&self) -> LiveLimits {
+        let budget = self.settings.stream_budget;
+        LiveLimits {
+            behind: if worker_pending_bytes() > self.settings.worker_budget {
+                budget.min(PRESSURE_BEHIND)
+            } else {
+                budget
+            },
+        }
+    }
+}
+
+/// Live delivery of one appended chunk: each group's matching records are encoded once into
+/// the group's log, and its live streams' writers, idle until now, are woken. Streams further
+/// behind than `limits` leave the group (`demoted`, with the positions they reached) and the
+/// blocks every remaining cursor has passed are released. O(records x groups + streams).
 #[allow(clippy::too_many_arguments)]
 fn deliver_live(
     view: &mut TopicView,
@@ -797,61 +872,72 @@ fn deliver_live(
     chunk: &Chunk,
     streams: &slab::Slab<Stream>,
     encoder: &mut super::encode::EventEncoder,
-    scratch: &mut [Vec<u8>; 2],
     touched: &mut Vec<usize>,
     demoted: &mut Vec<(usize, Vec<(i32, i64)>)>,
-    now: u64,
+    limits: LiveLimits,
     metrics: &crate::metrics::WorkerMetrics,
 ) {
-    if view.groups.iter().all(|g| g.live.is_empty()) {
-        return;
-    }
-    let now_micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    for r in chunk.records() {
-        let Some(rec) = chunk.record(r) else { continue };
-        view.progress[i].1 = r.offset + 1;
-        let mut encoded = [false; 2];
-        let mut delivered = 0u64;
-        for g in &view.groups {
-            if g.live.is_empty() || !matches_any(&g.filters, &rec) {
+    let now_micros = crate::clock::wall_micros();
+    let first = view.progress[i].1;
+    for g in &mut view.groups {
+        if g.live.is_empty() {
+            continue;
+        }
+        let mut log = g.log.borrow_mut();
+        let old_head = log.head();
+        view.progress[i].1 = first;
+        let mut open = log.open(&view.progress, i);
+        let mut events = 0u64;
+        for r in chunk.records() {
+            let Some(rec) = chunk.record(r) else { continue };
+            if !matches_any(&g.filters, &rec) {
                 continue;
             }
-            let t = template_slot(g.template);
-            if !encoded[t] {
-                scratch[t].clear();
-                encoder.encode(&mut scratch[t], g.template, &view.progress, &rec);
-                encoded[t] = true;
-            }
-            let bytes = &scratch[t];
-            delivered += g.live.len() as u64;
-            for &slot in &g.live {
-                let Some(s) = streams.get(slot) else { continue };
-                let mut io = s.io.borrow_mut();
-                let was_empty = io.pending() == 0;
-                let was_full = io.full;
-                if io.push(bytes, now) {
-                    if was_empty {
-                        touched.push(slot);
-                    }
-                } else if io.full && !was_full {
-                    // This burst does not fit the budget: the stream continues from this record
-                    // by catching up from the cache, within its budget.
-                    let mut at = view.progress.clone();
-                    at[i].1 = r.offset;
-                    demoted.push((slot, at));
-                }
-            }
-        }
-        if delivered > 0 {
-            metrics.events_sent.add(delivered);
+            view.progress[i].1 = r.offset + 1;
+            encoder.encode(open.buffer(), g.template, &view.progress, &rec);
+            open.event_written(r.offset);
+            events += 1;
             if r.timestamp > 0 {
                 metrics
                     .delivery_latency
                     .record_micros(now_micros.saturating_sub(r.timestamp * 1000).max(0) as u64);
             }
         }
+        if open.is_empty() {
+            log.commit(open);
+            continue;
+        }
+        log.commit(open);
+        metrics.events_sent.add(events * g.live.len() as u64);
+        let head = log.head();
+        let mut lowest = head;
+        let mut k = 0;
+        while k < g.live.len() {
+            let slot = g.live[k];
+            let Some(s) = streams.get(slot) else {
+                g.live.swap_remove(k);
+                continue;
+            };
+            let mut io = s.io.borrow_mut();
+            let pos = io.live_pos().unwrap_or(head);
+            if (head - pos) as usize > limits.behind {
+                // Too far behind: continue from the record cache at the cursor's positions.
+                io.leave_live();
+                let mut at = Vec::new();
+                if !log.positions_at(pos, &mut at) {
+                    at = view.progress.clone();
+                }
+                demoted.push((slot, at));
+                g.live.swap_remove(k);
+                continue;
+            }
+            if pos == old_head {
+                touched.push(slot);
+            }
+            lowest = lowest.min(pos);
+            k += 1;
+        }
+        log.release_before(lowest);
     }
     view.progress[i].1 = chunk.next_offset;
 }
@@ -882,8 +968,8 @@ fn replay(
             continue;
         };
         if matches_any(filters, &rec) {
-            encoder.encode(io.buffer(), template, &s.positions, &rec);
-            io.last_activity = now;
+            let positions = &s.positions;
+            io.encode_with(now, |out| encoder.encode(out, template, positions, &rec));
             events.inc();
         }
     }
@@ -920,8 +1006,8 @@ fn deliver_chunk(
         s.positions[i].1 = r.offset + 1;
         let Some(rec) = chunk.record(r) else { continue };
         if matches_any(filters, &rec) {
-            encoder.encode(io.buffer(), template, &s.positions, &rec);
-            io.last_activity = now;
+            let positions = &s.positions;
+            io.encode_with(now, |out| encoder.encode(out, template, positions, &rec));
             events.inc();
         }
     }
@@ -932,3 +1018,9 @@ fn deliver_chunk(
 #[cfg(test)]
 #[path = "view_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod core_tests;
+
+pub use super::driver::open_stream;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::fanout::hub::{Hub, OpenRequest, Settings};
+use crate::fanout::stream_io::Take;
 use crate::kafka::chunk::Chunk;
 use crate::runtime::mesh::Mesh;
 use crate::testing::{allocations, batch, KeyValue};
@@ -90,10 +91,22 @@ fn live_delivery_allocates_nothing_per_event() {
         .collect();
     // Writer side: take the pending bytes as the connection task would, then recycle the buffer.
     let drain = |ios: &mut Vec<SharedIo>| {
+        let mut expected = 0;
         for io in ios.iter() {
-            let taken = io.borrow_mut().take(waker, 0);
-            let (buf, _) = taken.expect("every live stream receives every record");
-            crate::fanout::stream_io::give_buffer(buf);
+            let taken = io.borrow_mut().take(waker, 0, usize::MAX);
+            match taken.expect("every live stream receives every record") {
+                Take::Live(g) => {
+                    // Every stream takes the same bytes: one chunk's worth of events.
+                    if expected == 0 {
+                        expected = g.payload_len();
+                    }
+                    assert!(expected > RECORDS_PER_CHUNK * 200);
+                    assert_eq!(g.payload_len(), expected);
+                    crate::fanout::stream_io::give_gather(g);
+                }
+                Take::Private(..) => panic!("a live stream's events come from the shared log"),
+            }
+            io.borrow_mut().written();
         }
     };
     let mut chunks = chunks.into_iter();

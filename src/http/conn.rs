@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable,
+};
 use proto::http1::{
     parse_request, write_response_head, BodyFraming, Limits, RequestError, EMPTY_HEADER,
     H2_PREFACE, LAST_CHUNK,
@@ -23,7 +25,9 @@ use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
-use crate::fanout::stream_io::{give_buffer, take_buffer, EndReason, SharedIo};
+use crate::fanout::stream_io::{
+    give_buffer, give_gather, take_buffer, EndReason, Gather, SharedIo, Take,
+};
 use crate::fanout::view::open_stream;
 use crate::metrics::WorkerMetrics;
 
@@ -328,8 +332,12 @@ fn response_head(plan: &super::sse::SsePlan, cors: &[(&'static str, Vec<u8>)]) -
     head
 }
 
-/// The writer loop: the head first, then each batch of pending bytes in one write, then the last
-/// chunk on a graceful end. One await point, so the connection's future stays small.
+/// Most live bytes one write takes (whole events; at least one).
+const WRITE_MAX: usize = 256 * 1024;
+
+/// The writer loop: the head first, then at each wake-up everything pending in one write
+/// (private bytes, or the live log's bytes as one `writev` straight from its blocks), then the
+/// last chunk on a graceful end.
 async fn write_stream<S: Transport>(
     mut writer: OwnedWriteHalf<S>,
     io: &SharedIo,
@@ -339,12 +347,24 @@ async fn write_stream<S: Transport>(
     head: Vec<u8>,
 ) {
     let metrics = hub.borrow().metrics.clone();
-    let mut next = Some((head, 0));
+    let mut next = Some(Take::Private(head, 0));
     let mut finished = false;
-    while let Some((buf, start)) = next.take() {
-        metrics.bytes_sent.add((buf.len() - start) as u64);
-        let (res, back) = writer.write_all(buf.slice(start..)).await;
-        give_buffer(back.into_inner());
+    while let Some(take) = next.take() {
+        let res = match take {
+            Take::Private(buf, start) => {
+                metrics.bytes_sent.add((buf.len() - start) as u64);
+                let (res, back) = writer.write_all(buf.slice(start..)).await;
+                give_buffer(back.into_inner());
+                res.map(|_| ())
+            }
+            Take::Live(gather) => {
+                metrics.bytes_sent.add(gather.total_len() as u64);
+                let (res, gather) = write_gather(&mut writer, gather).await;
+                give_gather(gather);
+                res
+            }
+        };
+        io.borrow_mut().written();
         if res.is_err() {
             io.borrow_mut().finish(EndReason::Client);
             return;
@@ -365,7 +385,7 @@ async fn write_stream<S: Transport>(
             ) {
                 return Poll::Ready(None);
             }
-            if let Some(taken) = s.take(cx.waker(), now) {
+            if let Some(taken) = s.take(cx.waker(), now, WRITE_MAX) {
                 return Poll::Ready(Some(taken));
             }
             if s.end.is_some() {
@@ -381,10 +401,31 @@ async fn write_stream<S: Transport>(
                 finished = true;
                 let mut last = take_buffer();
                 last.extend_from_slice(LAST_CHUNK);
-                Some((last, 0))
+                Some(Take::Private(last, 0))
             }
             None => None,
         };
+    }
+}
+
+/// Writes a gather of live bytes completely (`writev` until every iovec is written).
+async fn write_gather<S: Transport>(
+    writer: &mut OwnedWriteHalf<S>,
+    mut gather: Gather,
+) -> (std::io::Result<()>, Gather) {
+    loop {
+        let (res, back) = writer.writev(gather).await;
+        gather = back;
+        match res {
+            Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), gather),
+            Ok(n) => {
+                if gather.advance(n) {
+                    return (Ok(()), gather);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), gather),
+        }
     }
 }
 

@@ -109,6 +109,13 @@ pub struct WorkerMetrics {
     pub fetch_errors: Counter,
     /// Records skipped by a topic model (invalid key or value).
     pub records_invalid: Counter,
+    /// Fetches held back because another worker's inbox was full.
+    pub fetch_paused: Counter,
+    /// Live streams that fell behind their group and continue from the cache.
+    pub streams_demoted: Counter,
+    /// SSE requests for topics answered from the negative cache or refused because too many
+    /// metadata look-ups were in flight.
+    pub metadata_refused: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

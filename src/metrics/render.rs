@@ -83,7 +83,7 @@ pub fn render(reg: &Registry) -> String {
             sum(&|w| w.streams_ended[i].get())
         );
     }
-    let simple: [(&str, &str, &Read<'_>); 7] = [
+    let simple: [(&str, &str, &Read<'_>); 10] = [
         (
             "sse_kafka_events_sent_total",
             "Events appended to client streams.",
@@ -118,6 +118,21 @@ pub fn render(reg: &Registry) -> String {
             "sse_kafka_records_invalid_total",
             "Fetched records skipped because their key or value failed the topic's model.",
             &|w| w.records_invalid.get(),
+        ),
+        (
+            "sse_kafka_fetch_paused_total",
+            "Fetches held back because a worker's inbox was full (backpressure).",
+            &|w| w.fetch_paused.get(),
+        ),
+        (
+            "sse_kafka_streams_demoted_total",
+            "Live streams that fell behind and continued from the cache.",
+            &|w| w.streams_demoted.get(),
+        ),
+        (
+            "sse_kafka_metadata_refused_total",
+            "Topic look-ups answered from the negative cache or refused for the look-up cap.",
+            &|w| w.metadata_refused.get(),
         ),
     ];
     for (name, help, f) in simple {

@@ -214,10 +214,11 @@ async fn worker_main(
             let mut batch = Vec::with_capacity(256);
             loop {
                 mesh.recv_all(id, &mut batch).await;
+                // One turn per wake-up: every message handled, then one flush.
                 for m in batch.drain(..) {
-                    hub.borrow_mut().handle(m, &hub);
-                    flush(&hub);
+                    hub.borrow_mut().handle(m);
                 }
+                flush(&hub);
             }
         });
     }
@@ -227,7 +228,7 @@ async fn worker_main(
         monoio::spawn(async move {
             loop {
                 monoio::time::sleep(Duration::from_secs(1)).await;
-                hub.borrow_mut().tick();
+                hub.borrow_mut().tick(crate::clock::wall_secs());
                 flush(&hub);
             }
         });
