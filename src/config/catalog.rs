@@ -563,15 +563,16 @@ bindings:
 "#;
 
     fn load(catalogs: &str, chain: &str) -> Result<super::super::Plan, Vec<String>> {
-        let dir = std::env::temp_dir().join(format!("sse-kafka-catalog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // A directory per call: the tests run in parallel.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(
             dir.join("order.proto"),
             "syntax = \"proto3\"; message Order { string id = 1; }",
         )
         .unwrap();
         let text = format!("catalogs:\n{catalogs}{chain}");
-        parse(&text, &dir, &|name| {
+        parse(&text, dir, &|name| {
             (name == "REGISTRY").then(|| "http://sr:8081/".to_owned())
         })
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
