@@ -162,6 +162,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             mechanism,
             username,
             secret,
+            scram_cache: Default::default(),
         }))
     }
 }

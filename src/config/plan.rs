@@ -232,6 +232,9 @@ pub struct SaslPlan {
     pub username: String,
     /// The password, or the token for OAUTHBEARER. Never logged.
     pub secret: String,
+    /// SCRAM: the salted password of the last exchange, so that reconnects skip the PBKDF2
+    /// derivation (locked once per connection, never on a per-event path).
+    pub scram_cache: std::sync::Mutex<proto::kafka::scram::SaltedCache>,
 }
 
 impl std::fmt::Debug for SaslPlan {

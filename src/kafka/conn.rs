@@ -186,7 +186,11 @@ impl BrokerConn {
                 }
                 return Err(fail(why));
             }
-            match client.on_response(&resp.auth_bytes) {
+            let step = {
+                let mut cache = plan.scram_cache.lock().unwrap_or_else(|p| p.into_inner());
+                client.on_response_cached(&resp.auth_bytes, &mut cache)
+            };
+            match step {
                 Ok(Step::Send(next)) => message = next,
                 Ok(Step::Done) => {
                     self.reauth_at = reauth_deadline(resp.session_lifetime_ms);
@@ -346,6 +350,7 @@ mod tests {
             mechanism: SaslMechanism::ScramSha512,
             username: var("SASL_BENCH_USER"),
             secret: var("SASL_BENCH_PASSWORD"),
+            scram_cache: Default::default(),
         });
         let plain = Security::from_plan(&cluster(None)).unwrap();
         let sasl = Security::from_plan(&cluster(Some(plan.clone()))).unwrap();

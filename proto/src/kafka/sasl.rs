@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::scram::{ScramClient, ScramError, ScramHash};
+use super::scram::{SaltedCache, ScramClient, ScramError, ScramHash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -184,6 +184,16 @@ impl SaslClient {
 
     /// The bytes of a successful (`error_code` 0) `SaslAuthenticate` response.
     pub fn on_response(&mut self, bytes: &[u8]) -> Result<Step, SaslError> {
+        self.on_response_cached(bytes, &mut SaltedCache::default())
+    }
+
+    /// [`on_response`](Self::on_response) with a SCRAM salted-password cache kept across
+    /// exchanges of the same credentials (see [`SaltedCache`]).
+    pub fn on_response_cached(
+        &mut self,
+        bytes: &[u8],
+        cache: &mut SaltedCache,
+    ) -> Result<Step, SaslError> {
         if self.done {
             return Err(SaslError::OutOfOrder);
         }
@@ -201,7 +211,7 @@ impl SaslClient {
                 if scram.is_done() {
                     return Err(SaslError::OutOfOrder);
                 }
-                match scram.server_first(bytes) {
+                match scram.server_first_cached(bytes, cache) {
                     Ok(final_message) => Step::Send(final_message),
                     Err(ScramError::OutOfOrder) => {
                         scram.server_final(bytes)?;
