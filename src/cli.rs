@@ -14,6 +14,7 @@ USAGE:
     sse-kafka [--config FILE] [OPTIONS]          run with a zilla.yaml (default ./zilla.yaml)
     sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
     sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
+    sse-kafka check --expand [--config FILE]     print the zilla.yaml with its asyncapi bindings expanded
 
 OPTIONS:
     -c, --config FILE            zilla.yaml to load
@@ -45,7 +46,13 @@ Logs go to stderr (SSE_KAFKA_LOG=debug for more).
 #[derive(Debug)]
 pub enum Command {
     Run(Box<RunArgs>),
-    Check { config: PathBuf },
+    Check {
+        config: PathBuf,
+    },
+    /// `check --expand`: print the expanded zilla.yaml.
+    Expand {
+        config: PathBuf,
+    },
     Help,
     Version,
 }
@@ -66,6 +73,7 @@ pub struct RunArgs {
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut it = args.iter().peekable();
     let mut check = false;
+    let mut expand = false;
     if it.peek().is_some_and(|a| *a == "check") {
         check = true;
         it.next();
@@ -99,6 +107,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "-c" | "--config" => run.config = PathBuf::from(value()?),
+            "--expand" if check => expand = true,
             "--kafka" => run.kafka = Some(value()?),
             "--listen" => {
                 let v = value()?;
@@ -148,6 +157,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
+    }
+    if expand {
+        return Ok(Command::Expand { config: run.config });
     }
     if check {
         return Ok(Command::Check { config: run.config });

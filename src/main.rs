@@ -42,6 +42,18 @@ fn main() -> ExitCode {
             println!("sse-kafka {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Expand { config } => match config::expand_file(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(2)
+            }
+        },
         Command::Check { config } => match config::load(&config) {
             Ok(plan) => {
                 for w in &plan.warnings {

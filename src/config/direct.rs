@@ -20,6 +20,8 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
         bootstrap: Vec::new(),
         topics: Vec::new(),
         allowed_topics: Vec::new(),
+        sasl: None,
+        tls: None,
     });
     let sse_kafka = Arc::new(SseKafkaService {
         binding: "north_sse_kafka_mapping".to_owned(),

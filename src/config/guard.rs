@@ -1,4 +1,4 @@
-//! `guards:` (the `jwt` guard and its keys), http `options.authorization`, route `guarded`, and
+//! `guards:` (the `jwt` guard and its keys, the `inline` guard's static credentials), http `options.authorization`, route `guarded`, and
 //! the checks that tie them together: every guard named must be declared, every
 //! `${guarded['GUARD'].attributes.NAME}` must name a declared attribute, and a guard that no
 //! http binding authorizes with (so that it can never pass) is reported as a warning.
@@ -24,6 +24,21 @@ pub(super) struct Guards {
     /// the guard's own error stands).
     pub declared: Vec<String>,
     pub built: Vec<Arc<Guard>>,
+    /// `type: inline` guards: credentials a kafka client binding authenticates to brokers with.
+    pub inline: Vec<(String, InlineGuard)>,
+}
+
+/// `type: inline` (`options.identity`, `options.credentials`): static values a kafka client's
+/// `options.authorization` names as `{identity}` and `{credentials}`.
+#[derive(Clone)]
+pub(super) struct InlineGuard {
+    pub identity: Option<String>,
+    pub credentials: Option<String>,
+}
+
+enum ReadGuard {
+    Jwt(GuardKind),
+    Inline(InlineGuard),
 }
 
 /// JWK members read for the key itself.
@@ -39,14 +54,16 @@ pub(super) fn read_guards(cx: &mut Cx, top: &Map, base_dir: &Path) -> Guards {
     };
     for (name, node) in map.entries(cx) {
         guards.declared.push(name.clone());
-        if let Some(kind) = read_guard(cx, &node, base_dir) {
-            guards.built.push(Arc::new(Guard { name, kind }));
+        match read_guard(cx, &node, base_dir) {
+            Some(ReadGuard::Jwt(kind)) => guards.built.push(Arc::new(Guard { name, kind })),
+            Some(ReadGuard::Inline(inline)) => guards.inline.push((name, inline)),
+            None => {}
         }
     }
     guards
 }
 
-fn read_guard(cx: &mut Cx, node: &Node, base_dir: &Path) -> Option<GuardKind> {
+fn read_guard(cx: &mut Cx, node: &Node, base_dir: &Path) -> Option<ReadGuard> {
     let map = node.map(cx)?;
     map.check(
         cx,
@@ -55,6 +72,10 @@ fn read_guard(cx: &mut Cx, node: &Node, base_dir: &Path) -> Option<GuardKind> {
     );
     let type_node = map.require(cx, "type")?;
     let type_name = type_node.string(cx)?;
+    if type_name == "inline" {
+        let options = map.require(cx, "options")?.map(cx)?;
+        return read_inline(cx, &options).map(ReadGuard::Inline);
+    }
     if type_name != "jwt" {
         cx.error(
             &type_node.path,
@@ -63,7 +84,41 @@ fn read_guard(cx: &mut Cx, node: &Node, base_dir: &Path) -> Option<GuardKind> {
         return None;
     }
     let options = map.require(cx, "options")?.map(cx)?;
-    read_jwt(cx, &options, base_dir).map(GuardKind::Jwt)
+    read_jwt(cx, &options, base_dir).map(|jwt| ReadGuard::Jwt(GuardKind::Jwt(jwt)))
+}
+
+/// `options` of an `inline` guard: `identity`, `credentials` (strings, `${{env.X}}` allowed),
+/// `format` (accepted, not used).
+fn read_inline(cx: &mut Cx, options: &Map) -> Option<InlineGuard> {
+    options.check(
+        cx,
+        &[
+            ("identity", Key::Known),
+            ("credentials", Key::Known),
+            ("format", Key::Known),
+        ],
+        "unknown option",
+    );
+    let mut ok = true;
+    let mut value = |cx: &mut Cx, key: &str| match options.get(key) {
+        Some(node) => {
+            let value = node.string(cx);
+            ok &= value.is_some();
+            value
+        }
+        None => None,
+    };
+    let identity = value(cx, "identity");
+    let credentials = value(cx, "credentials");
+    if let Some(format) = options.get("format") {
+        if format.string(cx).is_some() {
+            cx.warn(&format.path, "not used: the values are sent as they are");
+        }
+    }
+    ok.then_some(InlineGuard {
+        identity,
+        credentials,
+    })
 }
 
 /// `options` of a `jwt` guard.
@@ -378,6 +433,16 @@ impl<'y, 'e> Loader<'y, 'e> {
     pub fn guard(&mut self, path: &str, name: &str) -> Option<Arc<Guard>> {
         if let Some(guard) = self.guards.iter().find(|g| g.name == name) {
             return Some(guard.clone());
+        }
+        if self.inline_guards.iter().any(|(n, _)| n == name) {
+            self.cx.error(
+                path,
+                format!(
+                    "guard {name:?} is an inline guard: only a kafka client's \
+                     options.authorization can use it"
+                ),
+            );
+            return None;
         }
         if !self.guard_names.iter().any(|n| n == name) {
             self.cx.error(path, format!("unknown guard {name:?}"));

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::loader::{Kind, Loader};
 use super::pattern::Glob;
-use super::plan::{DefaultOffset, KafkaCluster, ModelConfig, TopicOptions};
+use super::plan::{
+    DefaultOffset, KafkaCluster, ModelConfig, SaslPlan, TlsClientPlan, TopicOptions,
+};
 use super::yaml::{Key, Node};
 
 /// One kafka binding, read once.
@@ -22,6 +24,10 @@ pub(super) struct KafkaNode {
     topics: Vec<TopicOptions>,
     /// client `options.servers` (or the tcp client's `host:port`).
     servers: Vec<String>,
+    /// client `options.authorization` / `options.sasl`.
+    sasl: Option<Arc<SaslPlan>>,
+    /// client exit through a `tls` client binding.
+    tls: Option<Arc<TlsClientPlan>>,
 }
 
 /// Zilla's kafka options, shared by all kinds in its schema; each kind reads its own.
@@ -42,8 +48,7 @@ fn options_spec(kind: Kind) -> Vec<(&'static str, Key)> {
             let rule = match (kind, key) {
                 (Kind::KafkaCacheClient, "topics")
                 | (Kind::KafkaCacheServer, "bootstrap" | "topics")
-                | (Kind::KafkaClient, "servers") => Key::Known,
-                (Kind::KafkaClient, "sasl" | "authorization") => Key::NotSupportedYet,
+                | (Kind::KafkaClient, "servers" | "sasl" | "authorization") => Key::Known,
                 _ => Key::NotSupported,
             };
             (key, rule)
@@ -67,6 +72,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             bootstrap: Vec::new(),
             topics: Vec::new(),
             servers: Vec::new(),
+            sasl: None,
+            tls: None,
         };
         if let Some(options) = &options {
             if let Some(topics) = options.get("topics") {
@@ -78,6 +85,9 @@ impl<'y, 'e> Loader<'y, 'e> {
             if let Some(servers) = options.get("servers") {
                 node.servers = read_servers(self, &servers);
             }
+            if kind == Kind::KafkaClient {
+                node.sasl = self.kafka_sasl(idx, options);
+            }
         }
 
         let specs = self.routes(
@@ -88,10 +98,10 @@ impl<'y, 'e> Loader<'y, 'e> {
             ],
             kind != Kind::KafkaClient,
         );
-        let wanted = match kind {
-            Kind::KafkaCacheClient => Kind::KafkaCacheServer,
-            Kind::KafkaCacheServer => Kind::KafkaClient,
-            _ => Kind::TcpClient,
+        let wanted: &[Kind] = match kind {
+            Kind::KafkaCacheClient => &[Kind::KafkaCacheServer],
+            Kind::KafkaCacheServer => &[Kind::KafkaClient],
+            _ => &[Kind::TcpClient, Kind::TlsClient],
         };
         // No routes at all: every topic. Otherwise the union of the routes' topics, unless a
         // route (or the binding exit) has no `when`.
@@ -117,7 +127,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 (None, false) => {}
             }
             let Some(exit) = &spec.exit else { continue };
-            let Some(target) = self.exit(idx, exit, &[wanted]) else {
+            let Some(target) = self.exit(idx, exit, wanted) else {
                 continue;
             };
             match &next {
@@ -137,9 +147,15 @@ impl<'y, 'e> Loader<'y, 'e> {
 
         match (kind, node.next) {
             (Kind::KafkaClient, next) => {
-                let fallback = next
-                    .and_then(|tcp| self.tcp_client(tcp))
-                    .and_then(|tcp| tcp.server);
+                let fallback = match next {
+                    Some(n) if self.bindings[n].kind == Some(Kind::TlsClient) => {
+                        let tls = self.tls_client(n);
+                        node.tls = tls.as_ref().map(|t| t.plan.clone());
+                        tls.and_then(|t| t.server)
+                    }
+                    Some(n) => self.tcp_client(n).and_then(|tcp| tcp.server),
+                    None => None,
+                };
                 if node.servers.is_empty() {
                     match fallback {
                         Some(server) => node.servers.push(server),
@@ -284,6 +300,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             bootstrap,
             topics,
             allowed_topics,
+            sasl: client_node.sasl,
+            tls: client_node.tls,
         };
         if let Some((_, known)) = self.memo.clusters.iter().find(|(c, _)| *c == client) {
             if same_cluster(known, &cluster) {

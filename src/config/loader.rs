@@ -1,7 +1,8 @@
 //! The binding table and chain resolution shared by every binding type: kinds, exits (unknown
 //! names, wrong kinds, cycles), routes, memoisation (a binding is read once, its errors reported
 //! once, its service shared by every chain that reaches it) and reachability from tcp servers.
-//! The per-type readers live in `tcp.rs`, `http.rs`, `sse.rs`, `kafka.rs` and `files.rs`.
+//! The per-type readers live in `tcp.rs`, `tls.rs`, `tls_client.rs`, `http.rs`, `sse.rs`,
+//! `kafka.rs`, `kafka_security.rs` and `files.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ pub(super) enum Kind {
     TcpClient,
     /// A `tls` server binding.
     Tls,
+    /// A `tls` client binding (between a kafka client and its tcp client).
+    TlsClient,
     HttpServer,
     SseServer,
     SseKafkaProxy,
@@ -37,7 +40,7 @@ impl Kind {
     fn kinds_of(type_name: &str) -> Option<&'static [(&'static str, Kind)]> {
         Some(match type_name {
             "tcp" => &[("server", Kind::TcpServer), ("client", Kind::TcpClient)],
-            "tls" => &[("server", Kind::Tls)],
+            "tls" => &[("server", Kind::Tls), ("client", Kind::TlsClient)],
             "http" => &[("server", Kind::HttpServer)],
             "sse" => &[("server", Kind::SseServer)],
             "sse-kafka" => &[("proxy", Kind::SseKafkaProxy)],
@@ -57,6 +60,7 @@ impl Kind {
             Kind::TcpServer => "a tcp server",
             Kind::TcpClient => "a tcp client",
             Kind::Tls => "a tls server",
+            Kind::TlsClient => "a tls client",
             Kind::HttpServer => "an http server",
             Kind::SseServer => "an sse server",
             Kind::SseKafkaProxy => "an sse-kafka proxy",
@@ -120,6 +124,7 @@ pub(super) struct Memo {
     pub kafka_chains: HashMap<usize, Option<Arc<KafkaCluster>>>,
     pub tcp_clients: HashMap<usize, Option<TcpClient>>,
     pub tls: HashMap<usize, Option<TlsExit>>,
+    pub tls_clients: HashMap<usize, Option<super::tls_client::TlsClientNode>>,
     /// Deduplicated by kafka client binding index.
     pub clusters: Vec<(usize, Arc<KafkaCluster>)>,
 }
@@ -136,6 +141,8 @@ pub(super) struct Loader<'y, 'e> {
     pub guard_names: Vec<String>,
     /// The guards read without error.
     pub guards: Vec<Arc<Guard>>,
+    /// The `inline` guards read without error (kafka client credentials).
+    pub inline_guards: Vec<(String, super::guard::InlineGuard)>,
     /// `vaults:` by name.
     pub vaults: super::tls::Vaults,
     /// `catalogs:`, read before the bindings (models name them).
@@ -189,6 +196,7 @@ impl<'y, 'e> Loader<'y, 'e> {
             index,
             guard_names: guards.declared,
             guards: guards.built,
+            inline_guards: guards.inline,
             vaults,
             catalogs: Vec::new(),
             building: Vec::new(),
@@ -257,6 +265,9 @@ impl<'y, 'e> Loader<'y, 'e> {
             Kind::TcpServer => {}
             Kind::Tls => {
                 self.tls_server(idx);
+            }
+            Kind::TlsClient => {
+                self.tls_client(idx);
             }
             Kind::TcpClient => {
                 self.tcp_client(idx);
@@ -445,7 +456,7 @@ fn read_kind(cx: &mut Cx, path: &str, map: &Map) -> Option<Kind> {
 
 /// The keys a binding itself may have.
 fn check_binding_keys(cx: &mut Cx, kind: Kind, map: &Map) {
-    let vault = if kind == Kind::Tls {
+    let vault = if matches!(kind, Kind::Tls | Kind::TlsClient) {
         Key::Known
     } else {
         Key::NotSupported

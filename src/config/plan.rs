@@ -215,6 +215,61 @@ pub struct KafkaCluster {
     pub topics: Vec<TopicOptions>,
     /// Topic globs from the kafka bindings' `routes[].when[].topic`; empty = every topic allowed.
     pub allowed_topics: Vec<Glob>,
+    /// `client.options.authorization` (or the 1.x `options.sasl`): SASL on every connection.
+    pub sasl: Option<Arc<SaslPlan>>,
+    /// A `tls` client binding between the kafka client and its tcp client.
+    pub tls: Option<Arc<TlsClientPlan>>,
+}
+
+pub use proto::kafka::sasl::Mechanism as SaslMechanism;
+
+/// SASL credentials of a kafka client binding, resolved (guard values and env substituted).
+pub struct SaslPlan {
+    pub mechanism: SaslMechanism,
+    /// Empty for OAUTHBEARER.
+    pub username: String,
+    /// The password, or the token for OAUTHBEARER. Never logged.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SaslPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslPlan")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `tls` client binding (`kind: client`) in front of the brokers.
+pub struct TlsClientPlan {
+    pub binding: String,
+    /// Trusted certificates (DER) read from the vault's trust store at load.
+    pub roots: Vec<Vec<u8>>,
+    /// The platform's root certificates too (`trustcacerts`, or no trust store at all).
+    pub platform_roots: bool,
+    /// `options.keys`: the client certificate for mutual TLS.
+    pub identity: Option<KeySource>,
+    /// `options.sni[0]`: the server name sent and verified; `None`: each broker's host.
+    pub sni: Option<String>,
+    /// `options.alpn`, as configured (Zilla sends it; brokers ignore it).
+    pub alpn: Vec<String>,
+    /// `options.version`: `None` for TLS 1.2 and 1.3, else only that one (12 or 13).
+    pub version: Option<u8>,
+}
+
+impl std::fmt::Debug for TlsClientPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClientPlan")
+            .field("binding", &self.binding)
+            .field("roots", &self.roots.len())
+            .field("platform_roots", &self.platform_roots)
+            .field("identity", &self.identity.is_some())
+            .field("sni", &self.sni)
+            .field("alpn", &self.alpn)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl KafkaCluster {

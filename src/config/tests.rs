@@ -13,7 +13,7 @@ use super::plan::{
 };
 use super::{parse, Glob};
 
-fn env(name: &str) -> Option<String> {
+pub(super) fn env(name: &str) -> Option<String> {
     match name {
         "KAFKA_BOOTSTRAP_SERVER" => Some("kafka.internal:29092".to_owned()),
         "KEYSTORE_PASSWORD" => Some("generated".to_owned()),
@@ -22,19 +22,19 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-fn load(text: &str) -> Result<Plan, Vec<String>> {
+pub(super) fn load(text: &str) -> Result<Plan, Vec<String>> {
     parse(text, Path::new("/etc/zilla"), &env)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
-fn plan(text: &str) -> Plan {
+pub(super) fn plan(text: &str) -> Plan {
     match load(text) {
         Ok(plan) => plan,
         Err(errors) => panic!("expected a plan, got errors:\n{}", errors.join("\n")),
     }
 }
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     match load(text) {
         Ok(plan) => panic!("expected errors, got a plan: {plan:#?}"),
         Err(errors) => errors,
@@ -43,7 +43,7 @@ fn errors(text: &str) -> Vec<String> {
 
 /// The minimal chain, one binding per line (flow style); `changes` replace bindings by name
 /// (an empty value removes one) or add new ones.
-fn chain(changes: &[(&str, &str)]) -> String {
+pub(super) fn chain(changes: &[(&str, &str)]) -> String {
     let mut bindings: Vec<(String, String)> = [
         (
             "north_tcp_server",
@@ -597,10 +597,13 @@ fn tcp_server_to_tls_server_with_a_filesystem_vault() {
     assert_eq!(
         load_in(&text).unwrap_err(),
         [
-            "vaults.v.options.trust: not supported",
             &format!(
                 "vaults.v.options.keys.store: {} is not a readable file",
                 dir.join("missing.p12").display()
+            ),
+            &format!(
+                "vaults.v.options.trust.store: {} is not a readable file",
+                dir.join("t.p12").display()
             ),
             "bindings.north_tls_server.options.alpn[0]: protocol \"spdy\" not supported (h2, http/1.1)",
             "bindings.north_tls_server.vault: unknown vault \"nope\"",
@@ -794,7 +797,7 @@ fn kafka_chain_must_end_at_a_client() {
     ]);
     assert_eq!(
         errors(&text),
-        ["bindings.south_kafka_client.exit: a kafka client binding must exit to a tcp client binding, not \"other_http_server\" (an http server binding)"]
+        ["bindings.south_kafka_client.exit: a kafka client binding must exit to a tcp client or a tls client binding, not \"other_http_server\" (an http server binding)"]
     );
 }
 
@@ -904,8 +907,7 @@ fn kafka_options() {
             "bindings.south_kafka_cache_server.options.topics[1].key.model: required",
             "bindings.south_kafka_cache_server.options.topics[2].defaultOffset: unknown defaultOffset \"latest\": expected live or historical",
             "bindings.south_kafka_cache_server.options.topics[3]: topic \"a\" listed twice",
-            "bindings.south_kafka_client.options.sasl: not supported yet",
-            "bindings.south_kafka_client.options.authorization: not supported yet",
+            "bindings.south_kafka_client.options.sasl: give either options.authorization or the older options.sasl, not both",
         ]
     );
 

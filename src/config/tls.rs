@@ -1,5 +1,6 @@
-//! `vaults:` of type `filesystem` (the keystore a `tls` binding takes its certificates from)
-//! and `tls` server bindings (`vault`, `options.keys`, `sni`, `alpn`).
+//! `vaults:` of type `filesystem` (the keystore a `tls` binding takes its certificates from,
+//! the truststore a `tls` client checks brokers with) and `tls` server bindings (`vault`,
+//! `options.keys`, `sni`, `alpn`). `tls` client bindings are in `tls_client.rs`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,23 +25,55 @@ pub(super) enum Store {
     },
 }
 
-/// Vaults by name; `None` for a vault refused (already reported).
-pub(super) type Vaults = HashMap<String, Option<Store>>;
+/// A `filesystem` vault's `trust` store: the certificates a `tls` client trusts.
+#[derive(Debug, Clone)]
+pub(super) enum TrustStore {
+    /// `type: pkcs12` (default): certificate entries, by alias (friendly name).
+    Pkcs12 {
+        path: std::path::PathBuf,
+        password: String,
+        /// `vaults.NAME.options.trust`, for errors.
+        at: String,
+    },
+    /// `type: pem` (our extension): every certificate of the file (no aliases).
+    Pem {
+        path: std::path::PathBuf,
+        at: String,
+    },
+}
 
-/// `vaults: { NAME: { type: filesystem, options: { keys: { store, type, password, key } } } }`.
+/// A `filesystem` vault: its `keys` (certificates with private keys) and `trust` stores.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Vault {
+    pub keys: Option<Store>,
+    pub trust: Option<TrustStore>,
+}
+
+/// Vaults by name; `None` for a vault refused (already reported).
+pub(super) type Vaults = HashMap<String, Option<Vault>>;
+
+/// `vaults: { NAME: { type: filesystem, options: { keys: {...}, trust: {...} } } }`.
 pub(super) fn read_vaults(cx: &mut Cx, top: &Map, base_dir: &Path) -> Vaults {
     let mut vaults = Vaults::new();
     let Some(map) = top.get("vaults").and_then(|n| n.map(cx)) else {
         return vaults;
     };
     for (name, node) in map.entries(cx) {
-        let store = read_vault(cx, &node, base_dir);
-        vaults.insert(name, store);
+        let vault = read_vault(cx, &node, base_dir);
+        vaults.insert(name, vault);
     }
     vaults
 }
 
-fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<Store> {
+fn readable(cx: &mut Cx, path: &Path, at: &str) -> bool {
+    let ok = path.is_file();
+    if !ok {
+        cx.error(at, format!("{} is not a readable file", path.display()));
+    }
+    ok
+}
+
+fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<Vault> {
     let vault = node.map(cx)?;
     vault.check(
         cx,
@@ -60,11 +93,29 @@ fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<
         cx,
         &[
             ("keys", Key::Known),
-            ("trust", Key::NotSupported),
+            ("trust", Key::Known),
             ("signers", Key::NotSupported),
         ],
         "unknown option",
     );
+    if options.get("keys").is_none() && options.get("trust").is_none() {
+        cx.error(&options.path, "expected keys or trust");
+        return None;
+    }
+    let mut out = Vault::default();
+    let mut ok = true;
+    if options.get("keys").is_some() {
+        out.keys = read_keys_store(cx, &options, base_dir);
+        ok &= out.keys.is_some();
+    }
+    if options.get("trust").is_some() {
+        out.trust = read_trust_store(cx, &options, base_dir);
+        ok &= out.trust.is_some();
+    }
+    ok.then_some(out)
+}
+
+fn read_keys_store(cx: &mut Cx, options: &Map, base_dir: &Path) -> Option<Store> {
     let keys = options.require(cx, "keys")?.map(cx)?;
     keys.check(
         cx,
@@ -81,11 +132,6 @@ fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<
         .get("type")
         .and_then(|n| n.string(cx))
         .unwrap_or_else(|| "pkcs12".to_owned());
-    let readable = |cx: &mut Cx, path: &Path, at: &str| {
-        if !path.is_file() {
-            cx.error(at, format!("{} is not a readable file", path.display()));
-        }
-    };
     match kind.as_str() {
         "pkcs12" => {
             readable(cx, &store, &keys.key_path("store"));
@@ -107,10 +153,65 @@ fn read_vault(cx: &mut Cx, node: &super::yaml::Node, base_dir: &Path) -> Option<
             readable(cx, &key, &keys.key_path("key"));
             Some(Store::Pem { cert: store, key })
         }
+        "jks" => {
+            cx.error(&keys.key_path("type"), JKS_REFUSED);
+            None
+        }
         other => {
             cx.error(
                 &keys.key_path("type"),
                 format!("keystore type {other:?} not supported"),
+            );
+            None
+        }
+    }
+}
+
+const JKS_REFUSED: &str = "keystore type \"jks\" not supported: convert the store to PKCS#12 \
+     (keytool -importkeystore -srckeystore STORE.jks -destkeystore STORE.p12 -deststoretype \
+     pkcs12) and use type pkcs12, or give the certificates as PEM (type pem)";
+
+/// `trust: { store, type: pkcs12 | pem, password }`.
+fn read_trust_store(cx: &mut Cx, options: &Map, base_dir: &Path) -> Option<TrustStore> {
+    let trust = options.require(cx, "trust")?.map(cx)?;
+    trust.check(
+        cx,
+        &[
+            ("store", Key::Known),
+            ("type", Key::Known),
+            ("password", Key::Known),
+        ],
+        "unknown option",
+    );
+    let path = base_dir.join(trust.require(cx, "store")?.string(cx)?);
+    let kind = trust
+        .get("type")
+        .and_then(|n| n.string(cx))
+        .unwrap_or_else(|| "pkcs12".to_owned());
+    let at = trust.path.clone();
+    match kind.as_str() {
+        "pkcs12" => {
+            let ok = readable(cx, &path, &trust.key_path("store"));
+            let password = trust
+                .get("password")
+                .and_then(|n| n.string(cx))
+                .unwrap_or_default();
+            ok.then_some(TrustStore::Pkcs12 { path, password, at })
+        }
+        "pem" => {
+            if trust.get("password").is_some() {
+                cx.error(&trust.key_path("password"), "only for type pkcs12");
+            }
+            readable(cx, &path, &trust.key_path("store")).then_some(TrustStore::Pem { path, at })
+        }
+        "jks" => {
+            cx.error(&trust.key_path("type"), JKS_REFUSED);
+            None
+        }
+        other => {
+            cx.error(
+                &trust.key_path("type"),
+                format!("truststore type {other:?} not supported (pkcs12, pem)"),
             );
             None
         }
@@ -166,7 +267,17 @@ impl<'y, 'e> Loader<'y, 'e> {
         }
         let store = match vault_name.as_ref() {
             Some(name) => match self.vaults.get(name) {
-                Some(store) => store.clone(),
+                Some(Some(Vault {
+                    keys: Some(keys), ..
+                })) => Some(keys.clone()),
+                Some(Some(Vault { keys: None, .. })) => {
+                    self.cx.error(
+                        &map.key_path("vault"),
+                        format!("vault {name:?} has no keys (options.keys) to serve TLS with"),
+                    );
+                    None
+                }
+                Some(None) => None,
                 None => {
                     self.cx
                         .error(&map.key_path("vault"), format!("unknown vault {name:?}"));

@@ -483,7 +483,12 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
             match client.connect_node(leader).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
-                    crate::warn!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    if e.is_security() {
+                        // Logged once by the client.
+                        crate::debug!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    } else {
+                        crate::warn!("kafka broker {leader}: {e}; retrying in {backoff:?}");
+                    }
                     monoio::time::sleep(backoff).await;
                     backoff = backoff_next(backoff);
                     refresh_leaders(&hub, cluster, &keys).await;
@@ -492,6 +497,19 @@ async fn broker_fetch_loop(hub: SharedHub, cluster: usize, leader: i32) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
+        if c.reauth_due() {
+            // KIP-368: the broker's session is about to expire. Some brokers (tansu 0.6) refuse
+            // a second handshake on one connection: a new connection then authenticates anew.
+            if let Err(e) = c
+                .reauthenticate(crate::kafka::client::REQUEST_TIMEOUT)
+                .await
+            {
+                crate::debug!("kafka broker {leader}: re-authentication: {e}; reconnecting");
+                conn = None;
+                continue;
+            }
+            crate::debug!("kafka broker {leader}: re-authenticated");
+        }
         let version = client.versions().map_or(4, |v| v.fetch);
         let metrics = hub.borrow().metrics.clone();
         metrics.fetch_requests.inc();

@@ -264,6 +264,12 @@ async fn resolve_view(hub: SharedHub, vkey: ViewKey) {
                 return;
             }
             Ok(Err(KafkaError::UnknownTopic)) => last = OpenError::NotFound,
+            // Refused credentials or certificate: answer 503 now rather than at the timeout.
+            Ok(Err(e)) if e.is_security() => {
+                crate::debug!("metadata for {}: {e}", vkey.1);
+                last = OpenError::Unavailable;
+                break;
+            }
             Ok(Err(e)) => {
                 crate::debug!("metadata for {}: {e}", vkey.1);
                 last = OpenError::Unavailable;

@@ -5,11 +5,12 @@
 //! Every method takes `&self` and never holds a `RefCell` borrow across an await, so any task
 //! of the worker may use the client concurrently.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::describe_configs_request::{
@@ -24,11 +25,18 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::conn::BrokerConn;
 use super::error::{KafkaError, UNKNOWN_TOPIC_OR_PARTITION};
+use super::security::Security;
+use crate::metrics::WorkerMetrics;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections kept per broker for short requests.
 const POOL_PER_BROKER: usize = 2;
+/// After a refused authentication (SASL or TLS), connections are not tried again for this long,
+/// doubling per failure up to `SECURITY_BACKOFF_MAX`: a wrong password must not make every new
+/// stream hammer the broker.
+const SECURITY_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const SECURITY_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// ListOffsets timestamps.
 pub const EARLIEST: i64 = -2;
@@ -72,17 +80,96 @@ pub struct ClusterClient {
     versions: RefCell<Option<Versions>>,
     brokers: RefCell<HashMap<i32, String>>,
     idle: RefCell<HashMap<String, Vec<BrokerConn>>>,
+    security: Arc<Security>,
+    metrics: Arc<WorkerMetrics>,
+    /// While authentication is refused: the error, and when to try again.
+    refused: RefCell<Option<(KafkaError, Instant)>>,
+    security_backoff: Cell<Duration>,
 }
 
 impl ClusterClient {
-    pub fn new(name: String, bootstrap: Vec<String>) -> Rc<Self> {
+    pub fn new(
+        name: String,
+        bootstrap: Vec<String>,
+        security: Arc<Security>,
+        metrics: Arc<WorkerMetrics>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             name,
             bootstrap,
             versions: RefCell::new(None),
             brokers: RefCell::new(HashMap::new()),
             idle: RefCell::new(HashMap::new()),
+            security,
+            metrics,
+            refused: RefCell::new(None),
+            security_backoff: Cell::new(SECURITY_BACKOFF_MIN),
         })
+    }
+
+    /// The error authentication was last refused with, while retries are held back.
+    pub fn refused(&self) -> Option<KafkaError> {
+        let refused = self.refused.borrow();
+        let (e, until) = refused.as_ref()?;
+        (Instant::now() < *until).then(|| e.clone())
+    }
+
+    /// A new connection: TCP, TLS, versions (first contact), SASL.
+    async fn open(&self, addr: &str) -> Result<BrokerConn, KafkaError> {
+        if let Some(e) = self.refused() {
+            return Err(e);
+        }
+        let result: Result<BrokerConn, KafkaError> = async {
+            let mut conn = BrokerConn::connect(addr, CONNECT_TIMEOUT, &self.security).await?;
+            if self.versions().is_none() {
+                let v = negotiate(&mut conn).await?;
+                *self.versions.borrow_mut() = Some(v);
+            }
+            if let Some(plan) = &self.security.sasl {
+                conn.authenticate(plan, REQUEST_TIMEOUT).await?;
+            }
+            Ok(conn)
+        }
+        .await;
+        match &result {
+            Err(e) if e.is_security() => {
+                match e {
+                    KafkaError::Auth { .. } => self.metrics.sasl_failures.inc(),
+                    _ => self.metrics.tls_failures.inc(),
+                }
+                let backoff = self.security_backoff.get();
+                self.security_backoff
+                    .set((backoff * 2).min(SECURITY_BACKOFF_MAX));
+                *self.refused.borrow_mut() = Some((e.clone(), Instant::now() + backoff));
+                if self.security.failed() {
+                    crate::error!(
+                        "kafka client bindings.{} ({addr}): {e}; new streams get 503, retrying \
+                         with backoff up to {}s",
+                        self.security.binding,
+                        SECURITY_BACKOFF_MAX.as_secs()
+                    );
+                } else {
+                    crate::debug!(
+                        "kafka client bindings.{} ({addr}): {e}",
+                        self.security.binding
+                    );
+                }
+            }
+            Ok(_) => {
+                if self.refused.borrow().is_some() {
+                    *self.refused.borrow_mut() = None;
+                    self.security_backoff.set(SECURITY_BACKOFF_MIN);
+                }
+                if self.security.succeeded() {
+                    crate::info!(
+                        "kafka client bindings.{} ({addr}): connected and authenticated again",
+                        self.security.binding
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        result
     }
 
     pub fn versions(&self) -> Option<Versions> {
@@ -95,15 +182,17 @@ impl ClusterClient {
 
     /// A connection to `addr`, from the pool or new; negotiates versions on first contact.
     pub async fn checkout(&self, addr: &str) -> Result<BrokerConn, KafkaError> {
-        if let Some(conn) = self.idle.borrow_mut().get_mut(addr).and_then(|v| v.pop()) {
-            return Ok(conn);
+        loop {
+            let pooled = self.idle.borrow_mut().get_mut(addr).and_then(|v| v.pop());
+            match pooled {
+                // A pooled connection whose SASL session is about to expire is replaced
+                // rather than re-authenticated (short requests need no long-lived session).
+                Some(conn) if conn.reauth_due() => continue,
+                Some(conn) => return Ok(conn),
+                None => break,
+            }
         }
-        let mut conn = BrokerConn::connect(addr, CONNECT_TIMEOUT).await?;
-        if self.versions().is_none() {
-            let v = negotiate(&mut conn).await?;
-            *self.versions.borrow_mut() = Some(v);
-        }
-        Ok(conn)
+        self.open(addr).await
     }
 
     /// Returns a healthy connection to the pool.
@@ -133,6 +222,8 @@ impl ClusterClient {
             match self.metadata_from(&addr, topic).await {
                 Ok(meta) => return Ok(meta),
                 Err(e @ KafkaError::UnknownTopic) => return Err(e),
+                // Every broker of the cluster takes the same credentials and certificate.
+                Err(e) if e.is_security() => return Err(e),
                 Err(e) => last = e,
             }
         }

@@ -16,12 +16,28 @@ pub enum KafkaError {
     Unsupported(i16),
     /// A Kafka error code.
     Code(i16),
+    /// SASL refused: the handshake (mechanism not offered) or the credentials. Never holds
+    /// the password or token.
+    Auth {
+        mechanism: &'static str,
+        username: String,
+        message: String,
+    },
+    /// The TLS handshake with the broker failed (unknown CA, wrong name, no client
+    /// certificate...).
+    Tls { binding: String, message: String },
 }
 
 pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 impl KafkaError {
+    /// The broker refused who we are (SASL) or we refused the broker (TLS): retrying at once
+    /// cannot help.
+    pub fn is_security(&self) -> bool {
+        matches!(self, KafkaError::Auth { .. } | KafkaError::Tls { .. })
+    }
+
     /// Leadership moved or the broker is gone: refresh metadata and retry.
     pub fn needs_metadata(&self) -> bool {
         match self {
@@ -43,6 +59,20 @@ impl fmt::Display for KafkaError {
             KafkaError::UnknownBroker(n) => write!(f, "no address for broker {n}"),
             KafkaError::Unsupported(k) => write!(f, "broker does not support api key {k}"),
             KafkaError::Code(c) => write!(f, "kafka error code {c}"),
+            KafkaError::Auth {
+                mechanism,
+                username,
+                message,
+            } => {
+                write!(f, "SASL {mechanism} authentication failed")?;
+                if !username.is_empty() {
+                    write!(f, " for identity {username:?}")?;
+                }
+                write!(f, ": {message}")
+            }
+            KafkaError::Tls { binding, message } => {
+                write!(f, "TLS (bindings.{binding}) handshake failed: {message}")
+            }
         }
     }
 }

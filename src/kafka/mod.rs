@@ -7,3 +7,4 @@ pub mod conn;
 pub mod decompress;
 pub mod error;
 pub mod fetch;
+pub mod security;

@@ -109,6 +109,10 @@ pub struct WorkerMetrics {
     pub fetch_errors: Counter,
     /// Records skipped by a topic model (invalid key or value).
     pub records_invalid: Counter,
+    /// Broker connections whose SASL authentication was refused.
+    pub sasl_failures: Counter,
+    /// Broker connections whose TLS handshake failed.
+    pub tls_failures: Counter,
     pub cache_bytes: Gauge,
     pub delivery_latency: Histogram,
 }

@@ -83,7 +83,7 @@ pub fn render(reg: &Registry) -> String {
             sum(&|w| w.streams_ended[i].get())
         );
     }
-    let simple: [(&str, &str, &Read<'_>); 7] = [
+    let simple: [(&str, &str, &Read<'_>); 9] = [
         (
             "sse_kafka_events_sent_total",
             "Events appended to client streams.",
@@ -118,6 +118,16 @@ pub fn render(reg: &Registry) -> String {
             "sse_kafka_records_invalid_total",
             "Fetched records skipped because their key or value failed the topic's model.",
             &|w| w.records_invalid.get(),
+        ),
+        (
+            "sse_kafka_sasl_failures_total",
+            "Kafka broker connections whose SASL authentication was refused.",
+            &|w| w.sasl_failures.get(),
+        ),
+        (
+            "sse_kafka_tls_failures_total",
+            "Kafka broker connections whose TLS handshake failed.",
+            &|w| w.tls_failures.get(),
         ),
     ];
     for (name, help, f) in simple {

@@ -45,6 +45,7 @@ struct ClusterSpec {
     name: String,
     servers: Vec<String>,
     bootstrap: Vec<(String, StartHint)>,
+    security: Arc<crate::kafka::security::Security>,
 }
 
 struct WorkerListener {
@@ -108,10 +109,10 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     let keys = Keys::start(&plan.guards, opts.jwks_refresh)?;
     install_signals(mesh.clone())?;
     let cores = core_count();
-    let clusters: Vec<ClusterSpec> = plan
-        .clusters
-        .iter()
-        .map(|c| ClusterSpec {
+    let mut clusters: Vec<ClusterSpec> = Vec::with_capacity(plan.clusters.len());
+    for c in &plan.clusters {
+        clusters.push(ClusterSpec {
+            security: crate::kafka::security::Security::from_plan(c)?,
             name: c.binding.clone(),
             servers: c.servers.clone(),
             bootstrap: c
@@ -125,8 +126,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                     (t.clone(), hint)
                 })
                 .collect(),
-        })
-        .collect();
+        });
+    }
     let mut threads = Vec::new();
     for (id, listeners) in per_worker.into_iter().enumerate() {
         let mesh = mesh.clone();
@@ -197,7 +198,14 @@ async fn worker_main(
     } = shared;
     let clients = clusters
         .iter()
-        .map(|c| ClusterClient::new(c.name.clone(), c.servers.clone()))
+        .map(|c| {
+            ClusterClient::new(
+                c.name.clone(),
+                c.servers.clone(),
+                c.security.clone(),
+                registry.workers[id].clone(),
+            )
+        })
         .collect();
     let hub = Hub::new(id, mesh.clone(), clients, settings, registry, keys);
     for (index, c) in clusters.iter().enumerate() {

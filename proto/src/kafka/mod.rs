@@ -9,12 +9,17 @@
 //! * [`control_type`] reads transaction markers; [`ReadCommitted`] filters aborted
 //!   transactions and control batches out of a partition's batches.
 //!
+//! * [`sasl`] and [`scram`]: the client side of Kafka's SASL exchanges (PLAIN, SCRAM,
+//!   OAUTHBEARER).
+//!
 //! Every length on the wire is untrusted: bad input yields a [`BatchError`], never a panic.
 
 mod batch;
 mod crc;
 mod read_committed;
 mod record;
+pub mod sasl;
+pub mod scram;
 
 pub use batch::{Batch, BatchError, BatchHeader, Batches, Compression, BATCH_HEADER_LEN};
 pub use crc::crc32c;
