@@ -15,6 +15,7 @@ USAGE:
     sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
     sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
     sse-kafka check --expand [--config FILE]     print the zilla.yaml with its asyncapi bindings expanded
+    sse-kafka asyncapi [--config FILE]           print an AsyncAPI 3.0 document of the config's SSE routes
 
 OPTIONS:
     -c, --config FILE            zilla.yaml to load
@@ -53,6 +54,10 @@ pub enum Command {
     Expand {
         config: PathBuf,
     },
+    /// `asyncapi`: print an AsyncAPI document of the SSE routes.
+    Describe {
+        config: PathBuf,
+    },
     Help,
     Version,
 }
@@ -74,6 +79,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut it = args.iter().peekable();
     let mut check = false;
     let mut expand = false;
+    let mut describe = false;
+    if !check && it.peek().is_some_and(|a| *a == "asyncapi") {
+        describe = true;
+        it.next();
+    }
     if it.peek().is_some_and(|a| *a == "check") {
         check = true;
         it.next();
@@ -157,6 +167,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
+    }
+    if describe {
+        return Ok(Command::Describe { config: run.config });
     }
     if expand {
         return Ok(Command::Expand { config: run.config });

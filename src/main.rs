@@ -42,6 +42,19 @@ fn main() -> ExitCode {
             println!("sse-kafka {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Describe { config } => match config::load(&config) {
+            Ok(plan) => {
+                let doc = config::describe(&plan);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(2)
+            }
+        },
         Command::Expand { config } => match config::expand_file(&config) {
             Ok(text) => {
                 print!("{text}");

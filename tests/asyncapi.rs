@@ -231,3 +231,74 @@ fn check_expand_output_loads_and_behaves_the_same() {
     let server = start(&config, &vars, port);
     assert_streams_and_validates(&server, &producer);
 }
+
+/// `sse-kafka asyncapi` describes the routes of a config (here the expanded fixture, with its
+/// parameterized channel, filters and security) in a document that validates against the
+/// AsyncAPI 3.0.0 JSON Schema (npm @asyncapi/specs, installed by scripts/test) with python3
+/// jsonschema.
+#[test]
+fn generated_asyncapi_document_validates_against_the_3_0_0_schema() {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/asyncapi-specs/node_modules/@asyncapi/specs/schemas/3.0.0-without-$id.json");
+    assert!(
+        schema.exists(),
+        "{} missing: run scripts/test (it installs @asyncapi/specs)",
+        schema.display()
+    );
+    let port = free_port();
+    let mut cmd = Command::new(server_bin());
+    cmd.args(["asyncapi", "--config"])
+        .arg(fixtures().join("zilla.yaml"));
+    cmd.envs([
+        ("SSE_PORT", port.to_string()),
+        ("KAFKA_BOOTSTRAP", "127.0.0.1:9".to_owned()),
+        ("JWT_K", b64url(SECRET).trim_end_matches('=').to_owned()),
+        ("SCHEME", "bearer".to_owned()),
+    ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "\"address\": \"/events\"",
+        "\"address\": \"/alerts/{zone}\"",
+        "\"zone\"",
+        "\"x-zilla-sse\"",
+        "\"level\": \"high\"",
+        "\"scheme\": \"bearer\"",
+        "#/components/securitySchemes/jwt0",
+        "\"minimum\": 0",
+    ] {
+        assert!(doc.contains(needle), "{needle} not in:\n{doc}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let doc_path = dir.path().join("doc.json");
+    std::fs::write(&doc_path, &doc).unwrap();
+    let check = |doc: &Path| {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import json,sys,jsonschema\n\
+                 s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
+                 jsonschema.Draft7Validator(s).validate(d)",
+            ])
+            .arg(&schema)
+            .arg(doc)
+            .output()
+            .unwrap()
+    };
+    let ok = check(&doc_path);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The validator does refuse a broken document (the check can fail).
+    let broken = doc.replacen("\"action\": \"receive\"", "\"action\": \"listen\"", 1);
+    let broken_path = dir.path().join("broken.json");
+    std::fs::write(&broken_path, broken).unwrap();
+    assert!(!check(&broken_path).status.success());
+}

@@ -16,6 +16,7 @@ pub mod plan;
 mod asyncapi;
 mod asyncapi_doc;
 mod catalog;
+mod describe;
 mod direct;
 mod document;
 mod env;
@@ -43,6 +44,7 @@ use std::path::Path;
 
 use yaml_rust2::YamlLoader;
 
+pub use describe::describe;
 pub use direct::direct;
 pub use plan::*;
 
