@@ -14,6 +14,8 @@ USAGE:
     sse-kafka [--config FILE] [OPTIONS]          run with a zilla.yaml (default ./zilla.yaml)
     sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
     sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
+    sse-kafka check --expand [--config FILE]     print the zilla.yaml with its asyncapi bindings expanded
+    sse-kafka asyncapi [--config FILE]           print an AsyncAPI 3.0 document of the config's SSE routes
 
 OPTIONS:
     -c, --config FILE            zilla.yaml to load
@@ -48,7 +50,17 @@ Logs go to stderr (SSE_KAFKA_LOG=debug for more).
 #[derive(Debug)]
 pub enum Command {
     Run(Box<RunArgs>),
-    Check { config: PathBuf },
+    Check {
+        config: PathBuf,
+    },
+    /// `check --expand`: print the expanded zilla.yaml.
+    Expand {
+        config: PathBuf,
+    },
+    /// `asyncapi`: print an AsyncAPI document of the SSE routes.
+    Describe {
+        config: PathBuf,
+    },
     Help,
     Version,
 }
@@ -69,6 +81,12 @@ pub struct RunArgs {
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut it = args.iter().peekable();
     let mut check = false;
+    let mut expand = false;
+    let mut describe = false;
+    if !check && it.peek().is_some_and(|a| *a == "asyncapi") {
+        describe = true;
+        it.next();
+    }
     if it.peek().is_some_and(|a| *a == "check") {
         check = true;
         it.next();
@@ -102,6 +120,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "-c" | "--config" => run.config = PathBuf::from(value()?),
+            "--expand" if check => expand = true,
             "--kafka" => run.kafka = Some(value()?),
             "--listen" => {
                 let v = value()?;
@@ -154,6 +173,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
         }
+    }
+    if describe {
+        return Ok(Command::Describe { config: run.config });
+    }
+    if expand {
+        return Ok(Command::Expand { config: run.config });
     }
     if check {
         return Ok(Command::Check { config: run.config });

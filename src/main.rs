@@ -43,6 +43,31 @@ fn main() -> ExitCode {
             println!("sse-kafka {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Describe { config } => match config::load(&config) {
+            Ok(plan) => {
+                let doc = config::describe(&plan);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(2)
+            }
+        },
+        Command::Expand { config } => match config::expand_file(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(2)
+            }
+        },
         Command::Check { config } => match config::load(&config) {
             Ok(plan) => {
                 for w in &plan.warnings {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::loader::{Kind, Loader};
 use super::pattern::Glob;
-use super::plan::{DefaultOffset, KafkaCluster, ModelConfig, SaslPlan, TlsClientPlan, TopicOptions};
+use super::plan::{
+    DefaultOffset, KafkaCluster, ModelConfig, SaslPlan, TlsClientPlan, TopicOptions,
+};
 use super::yaml::{Key, Node};
 
 /// One kafka binding, read once.

@@ -13,7 +13,10 @@
 pub mod pattern;
 pub mod plan;
 
+mod asyncapi;
+mod asyncapi_doc;
 mod catalog;
+mod describe;
 mod direct;
 mod document;
 mod env;
@@ -33,12 +36,15 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_asyncapi;
+#[cfg(test)]
 mod tests_security;
 
 use std::path::Path;
 
 use yaml_rust2::YamlLoader;
 
+pub use describe::describe;
 pub use direct::direct;
 pub use plan::*;
 
@@ -58,6 +64,32 @@ pub fn load(path: &Path) -> Result<Plan, Vec<ConfigError>> {
     parse(&text, &base_dir, &|name| std::env::var(name).ok())
 }
 
+/// `sse-kafka check --expand`: the configuration file with its `asyncapi` bindings replaced
+/// by the bindings they generate, as `zilla.yaml` text (the file itself when it has none).
+pub fn expand_file(path: &Path) -> Result<String, Vec<ConfigError>> {
+    let error = |message: String| {
+        vec![ConfigError {
+            path: path.display().to_string(),
+            message,
+        }]
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => Path::new(".").to_owned(),
+    };
+    let documents =
+        YamlLoader::load_from_str(&text).map_err(|e| error(format!("invalid YAML: {e}")))?;
+    let [document] = &documents[..] else {
+        return Err(error("expected exactly one YAML document".to_owned()));
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    match asyncapi::expand(document, &base_dir, &env)? {
+        Some((expanded, _)) => Ok(asyncapi::emit(&expanded)),
+        None => Ok(asyncapi::emit(document)),
+    }
+}
+
 /// Parses and resolves configuration text. `base_dir` resolves relative paths; `env` supplies
 /// `${{env.NAME}}` values.
 pub fn parse(
@@ -72,7 +104,14 @@ pub fn parse(
         }]
     })?;
     match &documents[..] {
-        [document] => document::read(document, base_dir, env),
+        [document] => match asyncapi::expand(document, base_dir, env)? {
+            None => document::read(document, base_dir, env),
+            Some((expanded, warnings)) => {
+                let mut plan = document::read(&expanded, base_dir, env)?;
+                plan.warnings.splice(0..0, warnings);
+                Ok(plan)
+            }
+        },
         [] => Err(vec![ConfigError {
             path: yaml::ROOT.to_owned(),
             message: "empty configuration".to_owned(),

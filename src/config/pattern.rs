@@ -416,6 +416,11 @@ impl Template {
         })
     }
 
+    /// The template as written (`${params.id}`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Resolves to the same value for every request.
     #[cfg(test)]
     pub fn is_static(&self) -> bool {

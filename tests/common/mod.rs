@@ -3357,8 +3357,8 @@ pub mod h2 {
 
 /// Raw HTTP/2 frames for the conformance and hardening tests (tests/common/h2wire.rs).
 pub mod h2wire;
-pub mod secure;
 pub mod models;
+pub mod secure;
 
 // ---------------------------------------------------------------------------------------------
 // JWT fixtures: keys generated per test (RSA and EC with the `openssl` CLI, HMAC secrets),
