@@ -4,11 +4,13 @@
 
 pub mod cache;
 pub mod compaction;
+pub mod drain;
 pub mod encode;
 pub mod expiry;
 pub mod filter;
 pub mod hub;
 pub mod message;
 pub mod owner;
+pub mod since;
 pub mod stream_io;
 pub mod view;

@@ -39,6 +39,9 @@ pub enum Start {
     Ids(Vec<(i32, i64)>),
     /// A malformed id: replay everything from the earliest record (as the reference).
     Historical,
+    /// `?since=` (milliseconds since the epoch): each partition from its first record at or
+    /// after that time; turned into `Ids` by `open_stream` (fanout/since.rs).
+    Since(i64),
 }
 
 pub(super) struct PartView {
@@ -201,8 +204,11 @@ fn template_slot(t: IdTemplate) -> usize {
 /// registers the stream; it starts delivering once every partition is subscribed.
 pub async fn open_stream(
     hub: &SharedHub,
-    req: OpenRequest,
+    mut req: OpenRequest,
 ) -> Result<(StreamKey, SharedIo), OpenError> {
+    if let Start::Since(ms) = req.start {
+        req.start = Start::Ids(super::since::offsets_for_time(hub, &req, ms).await?);
+    }
     let (vkey, meta) = {
         let mut h = hub.borrow_mut();
         if h.shutting_down {
@@ -409,7 +415,7 @@ impl Hub {
                         Some(&(_, -1)) => part.live(),
                         _ => part.historical(),
                     },
-                    Start::Historical => part.historical(),
+                    Start::Historical | Start::Since(_) => part.historical(),
                     Start::Default => match s.default_offset {
                         DefaultOffset::Historical => part.historical(),
                         DefaultOffset::Live => part.live(),
