@@ -3359,8 +3359,10 @@ pub mod h2 {
     }
 }
 
+pub mod chromium;
 /// Raw HTTP/2 frames for the conformance and hardening tests (tests/common/h2wire.rs).
 pub mod h2wire;
+pub mod resumer;
 
 // ---------------------------------------------------------------------------------------------
 // JWT fixtures: keys generated per test (RSA and EC with the `openssl` CLI, HMAC secrets),
