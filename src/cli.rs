@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::fanout::hub::Settings;
 use crate::http::admission::Limits;
+use crate::runtime::drain::DrainSettings;
 
 pub const HELP: &str = "\
 sse-kafka: streams Kafka topics to web clients as Server-Sent Events (a drop-in for Zilla's sse-kafka proxy)
@@ -38,6 +39,10 @@ OPTIONS:
         --h2-max-header-list-size N    HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (default 8192)
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
+        --drain-grace SECS       after SIGTERM, listeners keep accepting (and shedding) this long (default 1)
+        --drain-timeout SECS     after SIGTERM, streams end spread over this long, then exit (default 20)
+        --shed-retry-ms MS       base of the jittered retry: delay given to shed and drained streams (default 2000)
+        --health-listen ADDR:PORT  serve GET /health/live and /health/ready on this address
         --jwks-refresh SECS      how often a guard's JWKS URL is read again (default 300)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
         --tls-key FILE           and this PEM private key
@@ -76,6 +81,8 @@ pub struct RunArgs {
     pub jwks_refresh: Duration,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub drain: DrainSettings,
+    pub health_listen: Option<SocketAddr>,
 }
 
 pub fn parse(args: &[String]) -> Result<Command, String> {
@@ -100,10 +107,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         limits: Limits {
             max_streams: 1_000_000,
             max_streams_per_ip: 0,
+            shed_retry_ms: DrainSettings::default().retry_ms,
         },
         jwks_refresh: Duration::from_secs(300),
         tls_cert: None,
         tls_key: None,
+        drain: DrainSettings::default(),
+        health_listen: None,
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -169,6 +179,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--jwks-refresh" => {
                 run.jwks_refresh = Duration::from_secs(number(name, &value()?)?.max(1) as u64)
             }
+            "--drain-grace" => run.drain.grace = seconds(name, &value()?)?,
+            "--drain-timeout" => run.drain.timeout = seconds(name, &value()?)?,
+            "--shed-retry-ms" => {
+                let ms = number(name, &value()?)?.clamp(1, 3_600_000) as u64;
+                run.limits.shed_retry_ms = ms;
+                run.drain.retry_ms = ms;
+            }
+            "--health-listen" => {
+                let v = value()?;
+                run.health_listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--health-listen: not an ADDR:PORT: {v}"))?,
+                );
+            }
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),
@@ -200,6 +224,17 @@ fn bounded(name: &str, v: &str, lo: u32, hi: u32) -> Result<u32, String> {
     Ok(n as u32)
 }
 
+/// Seconds, fractions allowed (`0.5`), at most a day.
+fn seconds(name: &str, v: &str) -> Result<Duration, String> {
+    let secs: f64 = v
+        .parse()
+        .map_err(|_| format!("{name}: not a number of seconds: {v}"))?;
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{name}: {v} is outside 0..=86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 fn number(name: &str, v: &str) -> Result<usize, String> {
     v.parse().map_err(|_| format!("{name}: not a number: {v}"))
 }
@@ -229,5 +264,26 @@ mod tests {
         assert!(parse(&args(&["--bogus"])).is_err());
         assert!(parse(&args(&["--workers"])).is_err());
         assert!(parse(&args(&["--workers", "0"])).is_err());
+        match parse(&args(&[
+            "--drain-grace=0.5",
+            "--drain-timeout",
+            "3",
+            "--shed-retry-ms",
+            "700",
+            "--health-listen",
+            "127.0.0.1:9000",
+        ]))
+        .unwrap()
+        {
+            Command::Run(r) => {
+                assert_eq!(r.drain.grace, Duration::from_millis(500));
+                assert_eq!(r.drain.timeout, Duration::from_secs(3));
+                assert_eq!((r.drain.retry_ms, r.limits.shed_retry_ms), (700, 700));
+                assert!(r.health_listen.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&args(&["--drain-timeout", "-1"])).is_err());
+        assert!(parse(&args(&["--health-listen", "nope"])).is_err());
     }
 }

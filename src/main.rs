@@ -144,6 +144,8 @@ fn main() -> ExitCode {
                 limits: run.limits,
                 jwks_refresh: run.jwks_refresh,
                 tls,
+                drain: run.drain,
+                health_listen: run.health_listen,
             };
             match runtime::worker::run(plan, opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -592,7 +592,7 @@ fn no_empty_data_frames() {
 /// before it closes; HTTP/1.1 clients get their terminating chunk in the same situation.
 #[test]
 fn graceful_shutdown_ends_streams_with_end_stream_and_goaway() {
-    let mut s = setup(&[]);
+    let mut s = setup(&["--drain-grace", "0.2", "--drain-timeout", "3"]);
     let mut w = Wire::handshake(&s.server.addr(), &[]);
     w.auto_window = true;
     for id in [1, 3] {

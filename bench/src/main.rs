@@ -10,6 +10,7 @@ mod raw;
 mod relay;
 mod report;
 mod run;
+mod soak;
 mod sse;
 mod targets;
 
@@ -35,6 +36,8 @@ SCENARIOS (each starts tansu, the server, the baselines and the clients it needs
     latency     100 streams, 1,000 records/s                                (baselines: raw, nchan)
     reconnect   1,000 streams dropped and resumed by Last-Event-ID under load (no baseline)
     all         every scenario above, in that order
+    soak        19,000 streams, 5 records/s for 30 min: RSS, events and latency percentiles per
+                minute (--duration SECS to shorten; not part of `all`)
 
 OPTIONS:
     --streams N[,N…]       stream counts (one run per count)
@@ -301,6 +304,7 @@ fn harness(opts: Opts) -> Result<bool, String> {
     let scenarios: Vec<&'static str> = match opts.scenario.as_str() {
         "all" => ALL.to_vec(),
         s if ALL.contains(&s) => ALL.iter().copied().filter(|a| *a == s).collect(),
+        "soak" => vec!["soak"],
         "" => return Err("no scenario given (see --help)".into()),
         other => return Err(format!("unknown scenario {other} (see --help)")),
     };
@@ -393,6 +397,7 @@ fn scenario(env: &mut Env, name: &str) -> Result<(), String> {
             vec![Kind::Raw, Kind::Nchan],
         ),
         "reconnect" => (vec![1_000], Box::new(|_| 200.0), 20.0, vec![]),
+        "soak" => (vec![19_000], Box::new(|_| 5.0), 1800.0, vec![]),
         _ => unreachable!(),
     };
     let sizes = o.streams.clone().unwrap_or(sizes);
@@ -550,12 +555,20 @@ fn one_run(
                 },
                 warm_path: Some(warm),
             };
+            let monitor = server
+                .metrics
+                .filter(|_| name == "soak")
+                .map(|m| soak::Monitor::start(m, server.proc.pid(), Duration::from_secs(60)));
             let r = run::execute(&spec(path), target, &dir, &env.exe);
+            let per_minute = monitor.map(soak::Monitor::stop);
             let alive = server.proc.check_alive();
             server.proc.stop();
             let mut rec = r.map_err(|e| format!("{e}{}", server.proc.log_tail(30)))?;
             if let Err(e) = alive {
                 rec["server_exited"] = Value::String(e);
+            }
+            if let Some(rows) = per_minute {
+                rec["per_minute"] = Value::Array(rows);
             }
             rec
         }

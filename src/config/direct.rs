@@ -41,6 +41,7 @@ pub fn direct(kafka: &str, listen: SocketAddr) -> Plan {
             guarded: Vec::new(),
             exit: sse_kafka,
         }],
+        retry: None,
     });
     let http = Arc::new(HttpService {
         binding: "north_http_server".to_owned(),

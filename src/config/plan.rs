@@ -153,6 +153,9 @@ pub struct SseService {
     pub binding: String,
     /// In order; the first whose path matches wins (empty `when` matches all).
     pub routes: Vec<SseRoute>,
+    /// `options.retry`: a `retry:` line at the start of every stream when set (the reference
+    /// parses it but never sends it).
+    pub retry: Option<u32>,
 }
 
 #[derive(Debug)]

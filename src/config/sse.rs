@@ -24,10 +24,13 @@ impl<'y, 'e> Loader<'y, 'e> {
             idx,
             &[("retry", Key::Known), ("requests", Key::NotSupported)],
         );
-        // Zilla parses `retry` but never emits a `retry:` field; accepted, checked, unused.
-        if let Some(retry) = options.as_ref().and_then(|o| o.get("retry")) {
-            retry.int_in(&mut self.cx, 0..=i64::from(u32::MAX));
-        }
+        // Zilla parses `retry` but never emits a `retry:` field; we send it at the start of
+        // every stream when it is set.
+        let retry = options
+            .as_ref()
+            .and_then(|o| o.get("retry"))
+            .and_then(|r| r.int_in(&mut self.cx, 0..=i64::from(u32::MAX)))
+            .map(|r| r as u32);
         let specs = self.routes(
             idx,
             &[("guarded", Key::Known), ("with", Key::NotSupported)],
@@ -65,6 +68,7 @@ impl<'y, 'e> Loader<'y, 'e> {
         Some(Arc::new(SseService {
             binding: self.bindings[idx].name.clone(),
             routes,
+            retry,
         }))
     }
 

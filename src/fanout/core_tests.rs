@@ -43,6 +43,7 @@ fn request(start: Start) -> OpenRequest {
         chunked: true,
         version: 0,
         session: None,
+        retry: None,
     }
 }
 

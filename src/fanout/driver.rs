@@ -111,8 +111,12 @@ async fn drain_overflow(hub: SharedHub, to: usize) {
 /// registers the stream; it starts delivering once every partition is subscribed.
 pub async fn open_stream(
     hub: &SharedHub,
-    req: OpenRequest,
+    mut req: OpenRequest,
 ) -> Result<(StreamKey, SharedIo), OpenError> {
+    if let super::view::Start::Since(ms) = req.start {
+        let ids = super::since::offsets_for_time(hub, &req, ms).await?;
+        req.start = super::view::Start::Ids(ids);
+    }
     let opening = hub.borrow_mut().begin_open(&req);
     flush(hub);
     let opening = opening?;

@@ -88,6 +88,8 @@ pub struct OpenRequest {
     pub version: usize,
     /// The request's verified token, when a guard authorized it: its expiry ends the stream.
     pub session: Option<Session>,
+    /// The sse binding's `options.retry`: a `retry:` line before the first event.
+    pub retry: Option<u32>,
 }
 
 /// A guarded stream's token: when to challenge, when to end.
@@ -371,10 +373,9 @@ impl Hub {
         if self.shutting_down {
             return;
         }
+        // New streams are refused from here on; open ones are ended a few at a time by
+        // `runtime::drain`, each with a `retry:` line (fanout/drain.rs).
         self.shutting_down = true;
-        for (_, s) in self.streams.iter() {
-            s.io.borrow_mut().finish(EndReason::Shutdown);
-        }
         self.shutdown.set(());
     }
 
@@ -386,6 +387,11 @@ impl Hub {
         group: usize,
     ) -> (StreamKey, SharedIo) {
         let io = StreamIo::new(req.chunked, self.settings.stream_budget, self.now);
+        if let Some(ms) = req.retry {
+            let mut line = [0u8; 32];
+            let n = crate::http::shed::retry_line(u64::from(ms), &mut line);
+            io.borrow_mut().push(&line[..n], self.now);
+        }
         let generation = self.next_generation;
         self.next_generation += 1;
         let slot = self.streams.insert(Stream {

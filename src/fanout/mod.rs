@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod compaction;
 pub mod driver;
+pub mod drain;
 pub mod encode;
 pub mod expiry;
 pub mod filter;
@@ -12,5 +13,6 @@ pub mod hub;
 pub mod live_log;
 pub mod message;
 pub mod owner;
+pub mod since;
 pub mod stream_io;
 pub mod view;

@@ -192,6 +192,12 @@ impl StreamIo {
         true
     }
 
+    /// Appends a stream's last private bytes (a drain's `retry:` line), past the budget.
+    pub fn push_final(&mut self, bytes: &[u8]) {
+        let now = self.last_activity;
+        self.encode_with(now, |out| out.extend_from_slice(bytes));
+    }
+
     /// Appends private bytes written by `f` (an event encoder) and accounts for them.
     pub fn encode_with(&mut self, now: u64, f: impl FnOnce(&mut Vec<u8>)) {
         if self.pending() == 0 {

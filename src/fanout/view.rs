@@ -39,6 +39,9 @@ pub enum Start {
     Ids(Vec<(i32, i64)>),
     /// A malformed id: replay everything from the earliest record (as the reference).
     Historical,
+    /// `?since=` (milliseconds since the epoch): each partition from its first record at or
+    /// after that time; turned into `Ids` by `open_stream` (fanout/since.rs).
+    Since(i64),
 }
 
 pub(super) struct PartView {
@@ -420,7 +423,7 @@ impl Hub {
                         Some(&(_, -1)) => part.live(),
                         _ => part.historical(),
                     },
-                    Start::Historical => part.historical(),
+                    Start::Historical | Start::Since(_) => part.historical(),
                     Start::Default => match s.default_offset {
                         DefaultOffset::Historical => part.historical(),
                         DefaultOffset::Live => part.live(),

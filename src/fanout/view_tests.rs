@@ -72,6 +72,7 @@ fn live_delivery_allocates_nothing_per_event() {
         chunked: true,
         version: 0,
         session: None,
+        retry: None,
     };
     let mut ios = Vec::new();
     for _ in 0..STREAMS {

@@ -17,10 +17,11 @@ use proto::http1::{
     H2_PREFACE, LAST_CHUNK,
 };
 
-use super::admission::{Admission, Ticket};
+use super::admission::{Admission, Refused, Ticket};
 use super::exchange::{decide, Action};
 use super::h2::serve_h2;
 use super::head::Secure;
+use super::shed;
 use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
@@ -153,13 +154,27 @@ pub async fn serve<S: Transport>(
             }
             Action::Sse(plan, cors) => {
                 drop(buf);
-                let Some(ticket) = admission.admit(peer.ip()) else {
-                    let _ = write_status(&mut stream, 503, &cors, true).await;
-                    return;
+                let ticket = match admission.admit(peer.ip()) {
+                    Ok(ticket) => ticket,
+                    Err(why) => {
+                        metrics.streams_shed[why.index()].inc();
+                        let a = shed::answer(plan.accepts_sse, admission.limits().shed_retry_ms);
+                        let _ = write_all(&mut stream, shed::http1_response(&a, &cors)).await;
+                        return;
+                    }
                 };
                 // A task of its own, so this request-phase future (head buffer, parser states)
                 // is freed while the stream lives.
-                monoio::spawn(stream_sse(stream, fd, plan, cors, hub, (ticket, open)));
+                let retry_ms = admission.limits().shed_retry_ms;
+                monoio::spawn(stream_sse(
+                    stream,
+                    fd,
+                    plan,
+                    cors,
+                    hub,
+                    (ticket, open),
+                    retry_ms,
+                ));
                 return;
             }
         };
@@ -280,11 +295,20 @@ async fn stream_sse<S: Transport>(
     cors: Vec<(&'static str, Vec<u8>)>,
     hub: SharedHub,
     held: (Ticket, Option<Open>),
+    shed_retry_ms: u64,
 ) {
     let chunked = plan.open.chunked;
+    let accepts_sse = plan.accepts_sse;
     let head = response_head(&plan, &cors);
     let (key, io) = match open_stream(&hub, plan.open).await {
         Ok(opened) => opened,
+        Err(OpenError::ShuttingDown) => {
+            // The drain began while the topic's metadata was awaited: shed like a new request.
+            hub.borrow().metrics.streams_shed[Refused::Draining.index()].inc();
+            let a = shed::answer(accepts_sse, shed_retry_ms);
+            let _ = write_all(&mut stream, shed::http1_response(&a, &cors)).await;
+            return;
+        }
         Err(e) => {
             let code = match e {
                 OpenError::NotFound => 404,

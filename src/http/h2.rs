@@ -17,7 +17,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
 use proto::h2::{ErrorCode, Event, H2Conn};
 
-use super::admission::{Admission, Ticket};
+use super::admission::{Admission, Refused, Ticket};
 use super::exchange::{decide, Action, Cors};
 use super::Transport;
 use crate::config::plan::HttpService;
@@ -193,22 +193,23 @@ fn handle_events(
                         respond_status(state, id, 204, &Vec::new());
                     }
                     Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
-                        None => {
-                            // Over a stream cap: refused before any per-stream state exists.
-                            let mut st = state.borrow_mut();
-                            let State { h2, out, .. } = &mut *st;
-                            h2.reset_stream(id, ErrorCode::REFUSED_STREAM, out);
-                            st.wake_writer();
-                            drop(cors);
+                        Err(why) => {
+                            // Over a stream cap or draining: refused before any per-stream
+                            // state exists (REFUSED_STREAM is only for streams beyond
+                            // MAX_CONCURRENT_STREAMS).
+                            hub.borrow().metrics.streams_shed[why.index()].inc();
+                            let retry_ms = admission.limits().shed_retry_ms;
+                            respond_shed(state, id, plan.accepts_sse, retry_ms, &cors, hub);
                         }
-                        Some(ticket) => {
+                        Ok(ticket) => {
                             state.borrow_mut().opening.push(id);
+                            let retry_ms = admission.limits().shed_retry_ms;
                             monoio::spawn(open_sse(
                                 state.clone(),
                                 hub.clone(),
                                 id,
                                 plan,
-                                cors,
+                                (cors, retry_ms),
                                 ticket,
                             ));
                         }
@@ -285,15 +286,42 @@ fn respond_file(
     st.wake_writer();
 }
 
+/// A shed stream: `200` with a `retry:` line and END_STREAM for an EventSource, else `503` with
+/// `retry-after`.
+fn respond_shed(
+    state: &Shared,
+    id: u32,
+    accepts_sse: bool,
+    base_ms: u64,
+    cors: &Cors,
+    hub: &SharedHub,
+) {
+    let a = super::shed::answer(accepts_sse, base_ms);
+    if a.status == 200 {
+        respond_file(state, id, "text/event-stream", a.body, false, cors, hub);
+        return;
+    }
+    let mut headers: Vec<(&str, &[u8])> = vec![("content-length", b"0")];
+    if let Some(ra) = &a.retry_after {
+        headers.push(("retry-after", ra));
+    }
+    headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
+    let mut st = state.borrow_mut();
+    let State { h2, out, .. } = &mut *st;
+    h2.send_headers(id, a.status, &headers, true, out);
+    st.wake_writer();
+}
+
 /// Waits for the topic's metadata, then answers the stream's head and registers its body.
 async fn open_sse(
     state: Shared,
     hub: SharedHub,
     id: u32,
     plan: super::sse::SsePlan,
-    cors: Cors,
+    (cors, shed_retry_ms): (Cors, u64),
     ticket: Ticket,
 ) {
+    let accepts_sse = plan.accepts_sse;
     let content_type: &[u8] = if plan.timestamp_ext {
         b"text/event-stream;ext=timestamp"
     } else {
@@ -326,6 +354,12 @@ async fn open_sse(
             drop(st);
             hub.borrow_mut().close_stream(key);
             flush(&hub);
+        }
+        Err(OpenError::ShuttingDown) if still_wanted => {
+            // The drain began while the topic's metadata was awaited: shed like a new request.
+            drop(st);
+            hub.borrow().metrics.streams_shed[Refused::Draining.index()].inc();
+            respond_shed(&state, id, accepts_sse, shed_retry_ms, &cors, &hub);
         }
         Err(e) if still_wanted => {
             let code = match e {

@@ -6,7 +6,10 @@ pub mod exchange;
 pub mod files;
 pub mod h2;
 pub mod head;
+pub mod health;
 pub mod route;
+pub mod shed;
+pub mod since;
 pub mod sse;
 pub mod tls;
 

@@ -24,6 +24,8 @@ pub struct SsePlan {
     pub malformed_id: bool,
     /// `Accept` asked for `ext=timestamp` (content type changes; sse-kafka sends no timestamps).
     pub timestamp_ext: bool,
+    /// `Accept` names `text/event-stream`: a refusal is answered `200` with `retry:` (shed.rs).
+    pub accepts_sse: bool,
 }
 
 /// Resolves an SSE request; `clusters` are the hub's cluster names in plan order.
@@ -101,7 +103,10 @@ pub fn plan_sse(
         .collect();
     let mut malformed_id = false;
     let start = match last_id {
-        None => Start::Default,
+        // An event id wins over `since`; a `since` that is not a time is a bad request.
+        None => super::since::since_param(req.query())
+            .map_err(|()| Reject(400))?
+            .map_or(Start::Default, Start::Since),
         Some(id) => {
             let mut ids = Vec::new();
             match decode_last_event_id(&id, &mut ids) {
@@ -128,9 +133,11 @@ pub fn plan_sse(
             chunked: !req.wants_close(),
             version: 0,
             session: session.cloned(),
+            retry: svc.retry,
         },
         malformed_id,
         timestamp_ext,
+        accepts_sse: super::shed::accepts_event_stream(req),
     })
 }
 

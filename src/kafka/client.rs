@@ -314,6 +314,34 @@ impl ClusterClient {
 }
 
 impl ClusterClient {
+    /// Health probe: a Metadata request without topics, answered by any reachable broker.
+    pub async fn probe(&self) -> Result<(), KafkaError> {
+        let mut candidates: Vec<String> = self.bootstrap.clone();
+        candidates.extend(self.brokers.borrow().values().cloned());
+        let mut last = KafkaError::NoBroker;
+        for addr in candidates {
+            let mut conn = match self.checkout(&addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let version = self.versions().map_or(METADATA.0, |v| v.metadata);
+            let req = MetadataRequest::default().with_topics(Some(Vec::new()));
+            match conn.send(&req, version, REQUEST_TIMEOUT).await {
+                Ok(_) => {
+                    self.checkin(conn);
+                    return Ok(());
+                }
+                Err(e) => last = KafkaError::from(e),
+            }
+        }
+        Err(last)
+    }
+}
+
+impl ClusterClient {
     /// Whether the topic's `cleanup.policy` contains `compact` (reference section 4).
     pub async fn is_compacted(&self, topic: &str) -> Result<bool, KafkaError> {
         let addrs: Vec<String> = {

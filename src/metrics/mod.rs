@@ -101,6 +101,8 @@ pub struct WorkerMetrics {
     pub streams_opened: [Counter; 2],
     pub streams_closed: [Counter; 2],
     pub streams_ended: [Counter; 5],
+    /// Requests refused a stream, by `http::shed::REASONS`.
+    pub streams_shed: [Counter; 3],
     pub events_sent: Counter,
     pub bytes_sent: Counter,
     pub malformed_ids: Counter,

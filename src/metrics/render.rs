@@ -72,6 +72,19 @@ pub fn render(reg: &Registry) -> String {
     }
     header(
         &mut out,
+        "sse_kafka_streams_shed_total",
+        "counter",
+        "SSE requests refused a stream (answered retry: or 503), by reason.",
+    );
+    for (i, reason) in crate::http::shed::REASONS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "sse_kafka_streams_shed_total{{reason=\"{reason}\"}} {}",
+            sum(&|w| w.streams_shed[i].get())
+        );
+    }
+    header(
+        &mut out,
         "sse_kafka_streams_ended_total",
         "counter",
         "SSE streams ended, by reason.",

@@ -1,5 +1,6 @@
-//! The `/metrics` endpoint of the prometheus exporter: a small blocking HTTP/1.1 server on its own
-//! thread, off the workers (a scrape never delays an event).
+//! The `/metrics` endpoint of the prometheus exporter (which also answers `/health/live` and
+//! `/health/ready`): a small blocking HTTP/1.1 server on its own thread, off the workers (a
+//! scrape never delays an event). `--health-listen` uses the same server for health alone.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,25 +9,51 @@ use std::time::Duration;
 
 use super::render::render;
 use super::Registry;
+use crate::http::health::Health;
+
+/// What a handler answers: status line text, content type, body.
+pub type Reply = (&'static str, &'static str, String);
 
 pub fn start(
     addr: SocketAddr,
     path: String,
     registry: Arc<Registry>,
+    health: Arc<Health>,
+) -> std::io::Result<SocketAddr> {
+    start_http(addr, "metrics", move |target_path| {
+        if let Some(reply) = health.answer(target_path) {
+            return reply;
+        }
+        if target_path != path.as_bytes() {
+            return ("404 Not Found", "text/plain", String::new());
+        }
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&registry),
+        )
+    })
+}
+
+/// Binds `addr` and answers each `GET` with `handler(path)` on a thread of its own.
+pub fn start_http(
+    addr: SocketAddr,
+    name: &str,
+    handler: impl Fn(&[u8]) -> Reply + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()
-        .name("metrics".into())
+        .name(name.into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                let _ = answer(conn, &path, &registry);
+                let _ = answer(conn, &handler);
             }
         })?;
     Ok(bound)
 }
 
-fn answer(mut conn: TcpStream, path: &str, registry: &Registry) -> std::io::Result<()> {
+fn answer(mut conn: TcpStream, handler: &dyn Fn(&[u8]) -> Reply) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_nodelay(true)?;
     let mut buf = [0u8; 4096];
@@ -46,15 +73,13 @@ fn answer(mut conn: TcpStream, path: &str, registry: &Registry) -> std::io::Resu
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or_default();
     let target_path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    let (status, body) = if method != b"GET" {
-        ("405 Method Not Allowed", String::new())
-    } else if target_path != path.as_bytes() {
-        ("404 Not Found", String::new())
+    let (status, content_type, body) = if method != b"GET" {
+        ("405 Method Not Allowed", "text/plain", String::new())
     } else {
-        ("200 OK", render(registry))
+        handler(target_path)
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
         body.len()
     );
     conn.write_all(head.as_bytes())?;

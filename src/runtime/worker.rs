@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
+use super::drain::DrainSettings;
 use super::listener::bind_reuseport;
 use super::mesh::Mesh;
+use super::signal::Signal;
 use crate::auth::keys::Keys;
 use crate::config::plan::{DefaultOffset, HttpService, Plan};
 use crate::fanout::hub::SharedHub;
@@ -19,12 +21,10 @@ use crate::fanout::owner::bootstrap_topic;
 use crate::http::admission::{Admission, Limits};
 use crate::http::conn::serve;
 use crate::http::h2::serve_h2;
+use crate::http::health::Health;
 use crate::http::tls::TlsServer;
 use crate::kafka::client::ClusterClient;
 use crate::metrics::Registry;
-
-/// How long a worker waits for its streams to finish after a shutdown request.
-const DRAIN: Duration = Duration::from_secs(3);
 
 pub struct Options {
     pub workers: usize,
@@ -34,6 +34,10 @@ pub struct Options {
     pub jwks_refresh: Duration,
     /// TLS for every listener (the `--tls-cert`/`--tls-key` options).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// SIGTERM drain timings (`--drain-grace`, `--drain-timeout`, `--shed-retry-ms`).
+    pub drain: DrainSettings,
+    /// `--health-listen`: a listener for `/health/live` and `/health/ready` alone.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// How long a client may take over its TLS handshake.
@@ -60,12 +64,28 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     let workers = opts.workers.max(1);
     let mesh = Mesh::new(workers);
     let registry = Registry::new(workers);
-    // Metrics first, so they answer by the time a listener says it is ready.
+    let admission = Admission::new(opts.limits);
+    let health = Health::new(
+        workers,
+        plan.clusters.iter().map(|c| c.binding.clone()).collect(),
+        admission.clone(),
+    );
+    // Metrics and health first, so they answer by the time a listener says it is ready.
     for endpoint in &plan.prometheus {
         let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
-        let bound = crate::metrics::serve::start(addr, endpoint.path.clone(), registry.clone())
-            .map_err(|e| format!("prometheus exporter: bind {addr}: {e}"))?;
+        let bound = crate::metrics::serve::start(
+            addr,
+            endpoint.path.clone(),
+            registry.clone(),
+            health.clone(),
+        )
+        .map_err(|e| format!("prometheus exporter: bind {addr}: {e}"))?;
         crate::info!("metrics on http://{bound}{}", endpoint.path);
+    }
+    if let Some(addr) = opts.health_listen {
+        let bound = crate::http::health::start(addr, health.clone())
+            .map_err(|e| format!("--health-listen: bind {addr}: {e}"))?;
+        crate::info!("health on http://{bound}/health/live and /health/ready");
     }
     // Bind up front so a busy port is reported before anything starts. Port 0 is resolved by
     // the first bind so every worker shares the same port.
@@ -105,9 +125,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         );
     }
 
-    let admission = Admission::new(opts.limits);
     let keys = Keys::start(&plan.guards, opts.jwks_refresh)?;
-    install_signals(mesh.clone())?;
+    install_signals(mesh.clone(), admission.clone())?;
     let cores = core_count();
     let mut clusters: Vec<ClusterSpec> = Vec::with_capacity(plan.clusters.len());
     for c in &plan.clusters {
@@ -136,6 +155,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let registry = registry.clone();
         let admission = admission.clone();
         let keys = keys.clone();
+        let health = health.clone();
+        let drain = opts.drain;
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
@@ -162,6 +183,8 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                     registry,
                     admission,
                     keys,
+                    health,
+                    drain,
                 };
                 rt.block_on(worker_main(id, listeners, clusters, settings, shared));
             })
@@ -181,6 +204,8 @@ struct Shared {
     registry: Arc<Registry>,
     admission: Arc<Admission>,
     keys: Arc<Keys>,
+    health: Arc<Health>,
+    drain: DrainSettings,
 }
 
 async fn worker_main(
@@ -195,6 +220,8 @@ async fn worker_main(
         registry,
         admission,
         keys,
+        health,
+        drain,
     } = shared;
     let clients = clusters
         .iter()
@@ -207,7 +234,16 @@ async fn worker_main(
             )
         })
         .collect();
+    let metadata_timeout = settings.metadata_timeout;
     let hub = Hub::new(id, mesh.clone(), clients, settings, registry, keys);
+    if id == 0 {
+        let clients = hub.borrow().clusters.clone();
+        monoio::spawn(crate::http::health::probe(
+            health.clone(),
+            clients,
+            metadata_timeout,
+        ));
+    }
     for (index, c) in clusters.iter().enumerate() {
         for (topic, hint) in &c.bootstrap {
             monoio::spawn(bootstrap_topic(hub.clone(), index, topic.clone(), *hint));
@@ -241,7 +277,8 @@ async fn worker_main(
             }
         });
     }
-    let shutdown = hub.borrow().shutdown.clone();
+    // Set by the drain once its grace has passed: the listeners stop accepting.
+    let shutdown: Signal<()> = Signal::new();
     for l in listeners {
         let listener = match TcpListener::from_std(l.socket) {
             Ok(s) => s,
@@ -281,13 +318,8 @@ async fn worker_main(
             }
         });
     }
-    shutdown.wait().await;
-    let deadline = std::time::Instant::now() + DRAIN;
-    while hub.borrow().stream_count() > 0 && std::time::Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Let the last frames (END_STREAM, GOAWAY, last chunks) written by ending streams leave.
-    monoio::time::sleep(Duration::from_millis(50)).await;
+    health.worker_listening();
+    super::drain::run(hub, shutdown, drain).await;
 }
 
 /// The TLS handshake, then HTTP/2 when ALPN chose it, else HTTP/1.1. A failed handshake (or a
@@ -313,7 +345,7 @@ async fn serve_tls(
     }
 }
 
-fn install_signals(mesh: Arc<Mesh>) -> Result<(), String> {
+fn install_signals(mesh: Arc<Mesh>, admission: Arc<Admission>) -> Result<(), String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .map_err(|e| format!("signals: {e}"))?;
@@ -327,7 +359,9 @@ fn install_signals(mesh: Arc<Mesh>) -> Result<(), String> {
                     crate::warn!("second signal {sig}: exiting now");
                     std::process::exit(1);
                 }
-                crate::info!("signal {sig}: shutting down");
+                crate::info!("signal {sig}: draining");
+                // Readiness false and every new stream shed, at once, in every worker.
+                admission.begin_drain();
                 for w in 0..mesh.workers() {
                     let mut msg = Message::Shutdown;
                     while let Err(back) = mesh.try_send(w, msg) {

@@ -1055,7 +1055,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         if self.exited.is_none() {
             if let Ok(None) = self.child.try_wait() {
+                // A test that drops its server does not test the drain (tests/drain.rs does):
+                // a second signal makes the server exit at once instead of after its grace.
                 signal(&self.child, libc::SIGTERM);
+                thread::sleep(Duration::from_millis(20));
+                signal(&self.child, libc::SIGINT);
                 if wait_timeout(&mut self.child, Duration::from_secs(5)).is_none() {
                     eprintln!(
                         "sse-kafka (pid {}) ignored SIGTERM for 5 s; killing it",
@@ -3355,10 +3359,12 @@ pub mod h2 {
     }
 }
 
+pub mod chromium;
 /// Raw HTTP/2 frames for the conformance and hardening tests (tests/common/h2wire.rs).
 pub mod h2wire;
 pub mod models;
 pub mod secure;
+pub mod resumer;
 
 // ---------------------------------------------------------------------------------------------
 // JWT fixtures: keys generated per test (RSA and EC with the `openssl` CLI, HMAC secrets),
