@@ -34,6 +34,7 @@ OPTIONS:
         --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
         --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
         --jwks-refresh SECS      how often a guard's JWKS URL is read again (default 300)
+        --jwks-ca FILE           PEM roots that https JWKS URLs are verified against (default: Mozilla's roots)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
         --tls-key FILE           and this PEM private key
     -h, --help                   this text
@@ -59,6 +60,7 @@ pub struct RunArgs {
     pub settings: Settings,
     pub limits: Limits,
     pub jwks_refresh: Duration,
+    pub jwks_ca: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
 }
@@ -81,6 +83,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             max_streams_per_ip: 0,
         },
         jwks_refresh: Duration::from_secs(300),
+        jwks_ca: None,
         tls_cert: None,
         tls_key: None,
     };
@@ -144,6 +147,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--jwks-refresh" => {
                 run.jwks_refresh = Duration::from_secs(number(name, &value()?)?.max(1) as u64)
             }
+            "--jwks-ca" => run.jwks_ca = Some(PathBuf::from(value()?)),
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),

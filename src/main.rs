@@ -102,6 +102,7 @@ fn main() -> ExitCode {
                 settings: run.settings,
                 limits: run.limits,
                 jwks_refresh: run.jwks_refresh,
+                jwks_ca: run.jwks_ca,
                 tls,
             };
             match runtime::worker::run(plan, opts) {

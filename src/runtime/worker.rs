@@ -32,6 +32,8 @@ pub struct Options {
     pub limits: Limits,
     /// How often a guard's JWKS URL is read again.
     pub jwks_refresh: Duration,
+    /// Roots for https JWKS URLs instead of the Mozilla set (`--jwks-ca`).
+    pub jwks_ca: Option<std::path::PathBuf>,
     /// TLS for every listener (the `--tls-cert`/`--tls-key` options).
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -105,7 +107,9 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
     }
 
     let admission = Admission::new(opts.limits);
-    let keys = Keys::start(&plan.guards, opts.jwks_refresh)?;
+    let jwks = crate::auth::jwks::JwksClient::new(opts.jwks_ca.as_deref())
+        .map_err(|e| format!("--jwks-ca: {e}"))?;
+    let keys = Keys::start(&plan.guards, opts.jwks_refresh, &jwks)?;
     install_signals(mesh.clone())?;
     let cores = core_count();
     let clusters: Vec<ClusterSpec> = plan
