@@ -40,7 +40,7 @@ OPTIONS:
     -h, --help                   this text
     -V, --version                the version
 
-Logs go to stderr (SSE_KAFKA_LOG=debug for more).
+Logs go to stderr; SSE_KAFKA_LOG=off|error|warn|info|debug|trace sets the level (default info).
 ";
 
 #[derive(Debug)]

@@ -7,7 +7,7 @@ mod config;
 mod fanout;
 mod http;
 mod kafka;
-mod log;
+mod logger;
 mod metrics;
 mod runtime;
 #[cfg(test)]
@@ -20,9 +20,12 @@ static ALLOC: testing::CountingAlloc = testing::CountingAlloc;
 use std::process::ExitCode;
 
 use cli::Command;
+// The server logs with `crate::info!` and friends: the `log` facade's macros (src/logger.rs).
+#[allow(unused_imports)]
+pub(crate) use ::log::{debug, error, info, warn};
 
 fn main() -> ExitCode {
-    log::init();
+    logger::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(c) => c,
