@@ -19,7 +19,7 @@ OPTIONS:
     -c, --config FILE            zilla.yaml to load
         --kafka HOST:PORT        bootstrap server for the no-file mode
         --listen ADDR:PORT       listen address for the no-file mode (default 0.0.0.0:7114)
-        --workers N              worker threads, one per core (default: available cores)
+        --workers N              worker threads, each pinned to one allowed CPU (default: one per CPU the process may use)
         --heartbeat SECS         idle ':' comment interval; 0 turns it off (default 15)
         --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
         --stream-budget BYTES    outbound bytes a stream may have pending before it is cut (default 1048576)
@@ -76,7 +76,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         config: PathBuf::from("zilla.yaml"),
         kafka: None,
         listen: SocketAddr::from(([0, 0, 0, 0], 7114)),
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers: crate::runtime::affinity::allowed_cpus().len(),
         settings: Settings::default(),
         limits: Limits {
             max_streams: 1_000_000,

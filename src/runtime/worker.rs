@@ -111,7 +111,13 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         .map_err(|e| format!("--jwks-ca: {e}"))?;
     let keys = Keys::start(&plan.guards, opts.jwks_refresh, &jwks)?;
     install_signals(mesh.clone())?;
-    let cores = core_count();
+    let cpus = super::affinity::allowed_cpus();
+    let pins: Vec<usize> = (0..workers).map(|id| cpus[id % cpus.len()]).collect();
+    crate::info!(
+        "{workers} workers pinned to CPUs {} (allowed: {})",
+        join(&pins),
+        join(&cpus)
+    );
     let clusters: Vec<ClusterSpec> = plan
         .clusters
         .iter()
@@ -139,10 +145,13 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let registry = registry.clone();
         let admission = admission.clone();
         let keys = keys.clone();
+        let cpu = pins[id];
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
-                pin_to_core(id % cores);
+                if let Err(e) = super::affinity::pin_current_thread(cpu) {
+                    crate::warn!("worker {id}: cannot pin to CPU {cpu}: {e}");
+                }
                 let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
                     .enable_timer()
                     .build()
@@ -336,23 +345,9 @@ fn install_signals(mesh: Arc<Mesh>) -> Result<(), String> {
     Ok(())
 }
 
-fn core_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Pins the calling thread to one core; a failure is logged and ignored (e.g. in a cpuset).
-fn pin_to_core(core: usize) {
-    // SAFETY: `set` is a plain bitmask on the stack, sized as the kernel expects, and
-    // sched_setaffinity only reads it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        crate::warn!(
-            "cannot pin worker to core {core}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+fn join(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
