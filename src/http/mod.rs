@@ -3,9 +3,11 @@
 pub mod admission;
 pub mod conn;
 pub mod exchange;
+pub mod file_table;
 pub mod files;
 pub mod h2;
 pub mod head;
+pub mod http_date;
 pub mod route;
 pub mod sse;
 pub mod tls;
