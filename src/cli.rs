@@ -22,7 +22,7 @@ OPTIONS:
     -c, --config FILE            zilla.yaml to load
         --kafka HOST:PORT        bootstrap server for the no-file mode
         --listen ADDR:PORT       listen address for the no-file mode (default 0.0.0.0:7114)
-        --workers N              worker threads, one per core (default: available cores)
+        --workers N              worker threads, each pinned to one allowed CPU (default: one per CPU the process may use)
         --heartbeat SECS         idle ':' comment interval; 0 turns it off (default 15)
         --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
         --stream-budget BYTES    outbound bytes a stream may fall behind before it leaves the live group
@@ -44,12 +44,13 @@ OPTIONS:
         --shed-retry-ms MS       base of the jittered retry: delay given to shed and drained streams (default 2000)
         --health-listen ADDR:PORT  serve GET /health/live and /health/ready on this address
         --jwks-refresh SECS      how often a guard's JWKS URL is read again (default 300)
+        --jwks-ca FILE           PEM roots that https JWKS URLs are verified against (default: Mozilla's roots)
         --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
         --tls-key FILE           and this PEM private key
     -h, --help                   this text
     -V, --version                the version
 
-Logs go to stderr (SSE_KAFKA_LOG=debug for more).
+Logs go to stderr; SSE_KAFKA_LOG=off|error|warn|info|debug|trace sets the level (default info).
 ";
 
 #[derive(Debug)]
@@ -79,6 +80,7 @@ pub struct RunArgs {
     pub settings: Settings,
     pub limits: Limits,
     pub jwks_refresh: Duration,
+    pub jwks_ca: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub drain: DrainSettings,
@@ -102,7 +104,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         config: PathBuf::from("zilla.yaml"),
         kafka: None,
         listen: SocketAddr::from(([0, 0, 0, 0], 7114)),
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers: crate::runtime::affinity::allowed_cpus().len(),
         settings: Settings::default(),
         limits: Limits {
             max_streams: 1_000_000,
@@ -110,6 +112,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             shed_retry_ms: DrainSettings::default().retry_ms,
         },
         jwks_refresh: Duration::from_secs(300),
+        jwks_ca: None,
         tls_cert: None,
         tls_key: None,
         drain: DrainSettings::default(),
@@ -193,6 +196,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                         .map_err(|_| format!("--health-listen: not an ADDR:PORT: {v}"))?,
                 );
             }
+            "--jwks-ca" => run.jwks_ca = Some(PathBuf::from(value()?)),
             "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other} (see --help)")),

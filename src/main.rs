@@ -9,7 +9,7 @@ mod config;
 mod fanout;
 mod http;
 mod kafka;
-mod log;
+mod logger;
 mod metrics;
 mod models;
 mod runtime;
@@ -23,9 +23,12 @@ static ALLOC: testing::CountingAlloc = testing::CountingAlloc;
 use std::process::ExitCode;
 
 use cli::Command;
+// The server logs with `crate::info!` and friends: the `log` facade's macros (src/logger.rs).
+#[allow(unused_imports)]
+pub(crate) use ::log::{debug, error, info, warn};
 
 fn main() -> ExitCode {
-    log::init();
+    logger::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(c) => c,
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
                 settings: run.settings,
                 limits: run.limits,
                 jwks_refresh: run.jwks_refresh,
+                jwks_ca: run.jwks_ca,
                 tls,
                 drain: run.drain,
                 health_listen: run.health_listen,

@@ -105,7 +105,18 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+/// The size of `www/big.bin`.
+const BIG: usize = 10 << 20;
+
+fn big_file() -> Vec<u8> {
+    (0..BIG).map(|i| (i * 7 % 251) as u8).collect()
+}
+
 fn setup() -> Setup {
+    setup_with(&[])
+}
+
+fn setup_with(args: &[&str]) -> Setup {
     let broker = Broker::start();
     broker.create_topic("events", 1);
     Producer::new(&broker.bootstrap()).send_value("events", Some(0), "from kafka");
@@ -116,8 +127,10 @@ fn setup() -> Setup {
     std::fs::write(root.join("www/app.js"), APP_JS).unwrap();
     std::fs::write(root.join("www/sub/page.txt"), "sub page\n").unwrap();
     std::fs::write(root.join("secret.txt"), SECRET).unwrap();
+    std::fs::write(root.join("www/big.bin"), big_file()).unwrap();
     let port = free_port();
     let server = Server::builder(port)
+        .args(args.iter().copied())
         .dir(root)
         .config(&yaml(port, &broker.bootstrap()))
         .start();
@@ -283,4 +296,119 @@ fn no_path_traversal() {
     assert!([200, 400, 404].contains(&r.status));
     // The server survived all of it.
     assert_eq!(curl(&s.server.url("/app.js"), &[]).status, 200);
+}
+
+/// `ETag` and `Last-Modified` on every file; `If-None-Match` (which wins over
+/// `If-Modified-Since`) and `If-Modified-Since` answered `304` with no body, over HTTP/1.1 and
+/// HTTP/2.
+#[test]
+fn conditional_get_answers_304() {
+    let s = setup();
+    let url = s.server.url("/app.js");
+    let r = curl(&url, &[]);
+    assert_eq!(r.status, 200);
+    let etag = r.header("etag").expect("an ETag").to_string();
+    let modified = r
+        .header("last-modified")
+        .expect("a Last-Modified")
+        .to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let inm = format!("If-None-Match: {etag}");
+    let ims = format!("If-Modified-Since: {modified}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let r = curl(&url, &[version, "-H", &inm]);
+        assert_eq!(
+            (r.status, r.body.len()),
+            (304, 0),
+            "{version} If-None-Match"
+        );
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+        let r = curl(
+            &url,
+            &[version, "-H", &format!("If-None-Match: W/\"x\", {etag}")],
+        );
+        assert_eq!(r.status, 304, "{version} a list with a weak tag");
+        let r = curl(&url, &[version, "-H", &ims]);
+        assert_eq!(
+            (r.status, r.body.len()),
+            (304, 0),
+            "{version} If-Modified-Since"
+        );
+        let r = curl(
+            &url,
+            &[version, "-H", "If-None-Match: \"other\"", "-H", &ims],
+        );
+        assert_eq!(
+            (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+            (200, APP_JS.to_string()),
+            "{version}: If-None-Match wins over If-Modified-Since"
+        );
+        let r = curl(
+            &url,
+            &[
+                version,
+                "-H",
+                "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT",
+            ],
+        );
+        assert_eq!(r.status, 200, "{version}: modified since 1970");
+    }
+    // Another file has another tag.
+    let other = curl(&s.server.url("/index.html"), &[]);
+    assert_ne!(other.header("etag"), Some(etag.as_str()));
+}
+
+/// A 10 MiB file downloaded slowly (curl --limit-rate) from the one worker that also serves an
+/// SSE stream: the stream receives every event produced while the download is still going, and
+/// the download completes with every byte.
+#[test]
+fn a_large_file_download_does_not_hold_up_streams() {
+    let s = setup_with(&["--workers", "1"]);
+    let sse = Sse::open(&s.server.url("/events"));
+    assert_eq!(sse.expect(1, WAIT)[0].data, "from kafka");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.bin");
+    let mut download = std::process::Command::new("curl")
+        .args(["-sS", "--limit-rate", "1M", "-o"])
+        .arg(&out)
+        .arg(s.server.url("/big.bin"))
+        .spawn()
+        .expect("curl");
+    let producer = Producer::new(&s._broker.bootstrap());
+    for i in 1..=3 {
+        producer.send_value("events", Some(0), &format!("during {i}"));
+        assert_eq!(sse.expect(1, WAIT)[0].data, format!("during {i}"));
+    }
+    assert!(
+        download.try_wait().unwrap().is_none(),
+        "the download (about 10 s at 1 MiB/s) was still going while the events arrived"
+    );
+    let status = download.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read(&out).unwrap() == big_file(),
+        "every byte of the file"
+    );
+}
+
+/// Files written or changed after start are served after the next rescan, with a new `ETag`.
+#[test]
+fn files_written_after_start_are_served() {
+    let s = setup();
+    let late = s.server.dir.join("www/late.txt");
+    let url = s.server.url("/late.txt");
+    assert_eq!(curl(&url, &[]).status, 404);
+    std::fs::write(&late, "first\n").unwrap();
+    assert!(
+        wait_until(WAIT, || curl(&url, &[]).body == b"first\n"),
+        "a file written after start is served"
+    );
+    let first = curl(&url, &[]).header("etag").map(str::to_owned);
+    std::fs::write(&late, "second, longer\n").unwrap();
+    assert!(
+        wait_until(WAIT, || curl(&url, &[]).body == b"second, longer\n"),
+        "a changed file is served as it is now"
+    );
+    assert_ne!(curl(&url, &[]).header("etag").map(str::to_owned), first);
 }

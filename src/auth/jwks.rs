@@ -1,144 +1,97 @@
-//! Reads a JWKS document over HTTP(S): a small blocking client (on the guard's refresh thread,
-//! never on a worker) with rustls and the Mozilla root certificates.
+//! Reads a JWKS document over HTTP(S) with `ureq` (blocking, on rustls with ring): redirects,
+//! chunked and Content-Length bodies, IPv6 literals, a time bound and a size bound. Called on
+//! the main thread at start and on the guard's refresh thread, never on a worker.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// The whole exchange (resolve, connect, TLS, head, body, every redirect) gets this long.
 const TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BODY: usize = 1 << 20;
+/// A JWKS document larger than this is refused.
+const MAX_BODY: u64 = 1 << 20;
+/// Redirects followed before giving up.
+const MAX_REDIRECTS: u32 = 5;
 
-/// GETs `url` (`http://` or `https://`) and returns the body of a 200 answer.
-pub fn fetch(url: &str) -> Result<String, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err("not an http(s) URL".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let host = authority
-        .rsplit_once(':')
-        .filter(|(_, p)| p.parse::<u16>().is_ok())
-        .map_or(authority, |(h, _)| h);
-    let port = if authority.len() > host.len() {
-        ""
-    } else if tls {
-        ":443"
-    } else {
-        ":80"
-    };
-    let addr = format!("{authority}{port}")
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let tcp = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    let raw = if tls {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name =
-            rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
-        let conn =
-            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-        let mut stream = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut stream, &request)?
-    } else {
-        let mut tcp = tcp;
-        exchange(&mut tcp, &request)?
-    };
-    body_of(&raw)
+/// A client for JWKS URLs; cheap to clone (one connection pool).
+#[derive(Clone)]
+pub struct JwksClient {
+    agent: ureq::Agent,
 }
 
-fn exchange(stream: &mut impl ReadWrite, request: &str) -> Result<Vec<u8>, String> {
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(&buf[..n]);
-                if raw.len() > MAX_BODY {
-                    return Err("answer too large".into());
-                }
-            }
-            // A peer closing TLS without close_notify after a complete answer is common.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
-            Err(e) => return Err(e.to_string()),
-        }
+impl JwksClient {
+    /// Verifies https peers against the Mozilla roots (webpki-roots), or only against the PEM
+    /// certificates in `ca_file` when one is given (`--jwks-ca`).
+    pub fn new(ca_file: Option<&Path>) -> Result<JwksClient, String> {
+        let roots = match ca_file {
+            None => RootCerts::WebPki,
+            Some(path) => RootCerts::Specific(Arc::new(read_certificates(path)?)),
+        };
+        let config = ureq::Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .timeout_global(Some(TIMEOUT))
+            .max_redirects(MAX_REDIRECTS)
+            .accept("application/json")
+            .http_status_as_error(false)
+            .build();
+        Ok(JwksClient {
+            agent: config.new_agent(),
+        })
     }
-    Ok(raw)
+
+    /// GETs `url` (`http://` or `https://`) and returns the body of the final `200` answer.
+    pub fn fetch(&self, url: &str) -> Result<String, String> {
+        let mut response = self.agent.get(url).call().map_err(describe)?;
+        let status = response.status();
+        if status != 200 {
+            return Err(format!("status {}", status.as_u16()));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(describe)
+    }
 }
 
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
-
-/// The body of a complete `200` answer (Content-Length, chunked, or close-delimited).
-fn body_of(raw: &[u8]) -> Result<String, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no response head")?;
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!("status {status}"));
-    }
-    let body = &raw[end + 4..];
-    let body = if head.contains("transfer-encoding: chunked") {
-        let mut out = Vec::new();
-        let mut rest = body;
-        loop {
-            let line_end = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or("bad chunk")?;
-            let size_text = String::from_utf8_lossy(&rest[..line_end]);
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| "bad chunk size")?;
-            rest = &rest[line_end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(rest.get(..size).ok_or("truncated chunk")?);
-            rest = rest.get(size + 2..).ok_or("truncated chunk")?;
+/// Every certificate of a PEM file.
+fn read_certificates(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
         }
-        out
-    } else {
-        body.to_vec()
-    };
-    String::from_utf8(body).map_err(|_| "body is not UTF-8".into())
+    }
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+fn describe(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::BodyExceedsLimit(limit) => format!("answer larger than {limit} bytes"),
+        ureq::Error::TooManyRedirects => format!("more than {MAX_REDIRECTS} redirects"),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn reads_plain_and_chunked_bodies() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(super::body_of(plain).unwrap(), "{}");
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\nk\":\r\n2\r\n1}\r\n0\r\n\r\n";
-        assert_eq!(super::body_of(chunked).unwrap(), "{\"k\":1}");
-        assert!(super::body_of(b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
+    fn refuses_a_ca_file_without_certificates() {
+        let dir = std::env::temp_dir().join(format!("jwks-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("empty.pem");
+        std::fs::write(&path, "nothing here\n").unwrap();
+        let err = super::JwksClient::new(Some(&path)).err().unwrap();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

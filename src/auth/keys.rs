@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use proto::jwt::KeySet;
 
+use super::jwks::JwksClient;
 use crate::config::plan::{Guard, JwtKeys};
 
 /// How soon a failed read is retried (at most; never later than the refresh interval).
@@ -43,7 +44,11 @@ pub struct Keys {
 impl Keys {
     /// Prepares every guard's keys; JWKS URLs are read once now (a failure is logged and the
     /// guard refuses tokens until a refresh succeeds) and then refreshed in the background.
-    pub fn start(guards: &[Arc<Guard>], refresh: Duration) -> Result<Arc<Keys>, String> {
+    pub fn start(
+        guards: &[Arc<Guard>],
+        refresh: Duration,
+        client: &JwksClient,
+    ) -> Result<Arc<Keys>, String> {
         let mut keys = Keys::default();
         for guard in guards {
             let jwt = guard.jwt();
@@ -64,7 +69,8 @@ impl Keys {
                 current: RwLock::new(initial),
             });
             if let JwtKeys::Url(url) = &jwt.keys {
-                match super::jwks::fetch(url)
+                match client
+                    .fetch(url)
                     .and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string()))
                 {
                     Ok(set) => entry.set(set),
@@ -73,7 +79,13 @@ impl Keys {
                         guard.name
                     ),
                 }
-                spawn_refresh(guard.name.clone(), url.clone(), entry.clone(), refresh);
+                spawn_refresh(
+                    guard.name.clone(),
+                    url.clone(),
+                    entry.clone(),
+                    refresh,
+                    client.clone(),
+                );
             }
             keys.by_guard.insert(guard.name.clone(), entry);
         }
@@ -85,14 +97,21 @@ impl Keys {
     }
 }
 
-fn spawn_refresh(guard: String, url: String, keys: Arc<GuardKeys>, refresh: Duration) {
+fn spawn_refresh(
+    guard: String,
+    url: String,
+    keys: Arc<GuardKeys>,
+    refresh: Duration,
+    client: JwksClient,
+) {
     let spawned = std::thread::Builder::new()
         .name(format!("jwks-{guard}"))
         .spawn(move || {
             let mut wait = refresh;
             loop {
                 std::thread::sleep(wait);
-                match super::jwks::fetch(&url)
+                match client
+                    .fetch(&url)
                     .and_then(|t| KeySet::from_jwks(&t).map_err(|e| e.to_string()))
                 {
                     Ok(set) => {

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use super::loader::{Kind, Loader};
 use super::plan::{FileRoute, FileService};
 use super::yaml::Key;
+use crate::http::file_table::{FileTable, LiveTable, MAX_FILE_BYTES};
 
 /// A filesystem server binding.
 #[derive(Clone, Debug)]
 pub(super) struct FilesystemRoot {
     /// `options.location`, resolved against the config file's directory.
     pub root: PathBuf,
+    /// Its files, read once at load (bounded).
+    pub table: Arc<LiveTable>,
 }
 
 impl<'y, 'e> Loader<'y, 'e> {
@@ -81,10 +84,12 @@ impl<'y, 'e> Loader<'y, 'e> {
             }
         }
         let (_, _, root) = filesystem?;
+        let root = root?;
         Some(Arc::new(FileService {
             binding: self.bindings[idx].name.clone(),
-            root: root?.root,
+            root: root.root,
             routes,
+            table: root.table,
         }))
     }
 
@@ -127,6 +132,26 @@ impl<'y, 'e> Loader<'y, 'e> {
                 format!("{} is not a directory (yet)", root.display()),
             );
         }
-        Some(FilesystemRoot { root })
+        let table = match FileTable::load(&root) {
+            Ok(table) => table,
+            Err(e) => {
+                self.cx.error(&node.path, e);
+                return None;
+            }
+        };
+        for skipped in &table.skipped {
+            self.cx.warn(
+                &node.path,
+                format!(
+                    "{} is larger than {} MiB: not served",
+                    skipped.display(),
+                    MAX_FILE_BYTES >> 20
+                ),
+            );
+        }
+        Some(FilesystemRoot {
+            table: LiveTable::new(root.clone(), table),
+            root,
+        })
     }
 }

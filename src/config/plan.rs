@@ -339,9 +339,12 @@ pub struct FileService {
     #[allow(dead_code)] // named in diagnostics (Debug)
     pub binding: String,
     /// `filesystem.options.location`, resolved against the config file's directory.
+    #[allow(dead_code)] // named in diagnostics (Debug) and config tests
     pub root: PathBuf,
     /// `http-filesystem` routes: `when[].path` pattern and `with.path` template.
     pub routes: Vec<FileRoute>,
+    /// The files under `root`, read at load and kept current.
+    pub table: Arc<crate::http::file_table::LiveTable>,
 }
 
 #[derive(Debug)]

@@ -1987,7 +1987,7 @@ fn guarded_and_template_errors_name_their_paths() {
                 "files",
                 "{ type: http-filesystem, kind: proxy, routes: [ { when: [ { path: '/{p}' } ], guarded: { authn_jwt: [] }, exit: www, with: { path: '${params.p}' } } ] }",
             ),
-            ("www", "{ type: filesystem, kind: server, options: { location: /tmp } }"),
+            ("www", "{ type: filesystem, kind: server, options: { location: /nonexistent/www } }"),
         ],
     );
     assert_eq!(

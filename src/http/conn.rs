@@ -121,23 +121,23 @@ pub async fn serve<S: Transport>(
                 }
             }
             Action::File {
-                content_type,
-                body,
+                file,
                 head_only,
+                not_modified,
                 cors,
             } => {
-                let mut response = Vec::with_capacity(body.len() + 256);
-                let len = body.len().to_string();
-                let mut headers: Vec<(&str, &[u8])> = vec![
-                    ("Content-Type", content_type.as_bytes()),
-                    ("Content-Length", len.as_bytes()),
-                ];
-                headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
-                write_response_head(&mut response, 200, &headers);
-                if !head_only {
-                    response.extend_from_slice(&body);
+                let (status, mut headers) = super::files::file_head(&file, not_modified);
+                headers.extend(cors);
+                let headers: Vec<(&str, &[u8])> =
+                    headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                let mut head = Vec::with_capacity(256);
+                write_response_head(&mut head, status, &headers);
+                let mut written = write_all(&mut stream, head).await;
+                if written.is_ok() && status == 200 && !head_only && !file.body.is_empty() {
+                    // The shared bytes of the file, without a copy.
+                    written = stream.write_all(file.body.clone()).await.0.map(|_| ());
                 }
-                if write_all(&mut stream, response).await.is_err() || close {
+                if written.is_err() || close {
                     Next::Close
                 } else {
                     Next::KeepAlive

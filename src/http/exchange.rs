@@ -16,10 +16,11 @@ pub type Cors = Vec<(&'static str, Vec<u8>)>;
 pub enum Action {
     /// A status with an empty body.
     Status(u16, Cors),
+    /// A static file, or `304` when `not_modified`.
     File {
-        content_type: &'static str,
-        body: Vec<u8>,
+        file: std::sync::Arc<super::file_table::StaticFile>,
         head_only: bool,
+        not_modified: bool,
         cors: Cors,
     },
     Sse(SsePlan, Cors),
@@ -53,13 +54,13 @@ pub fn decide(http: &HttpService, req: &dyn Head, hub: &SharedHub, version: usiz
         Routed::Exit(Exit::Files(svc), cors) => match answer(&svc, req) {
             FileAnswer::Status(code) => Action::Status(code, cors),
             FileAnswer::Ok {
-                content_type,
-                body,
+                file,
                 head_only,
+                not_modified,
             } => Action::File {
-                content_type,
-                body,
+                file,
                 head_only,
+                not_modified,
                 cors,
             },
         },

@@ -1,23 +1,23 @@
-//! Static files for the `http-filesystem` + `filesystem` bindings: GET and HEAD only, paths
-//! confined to the configured location (no `..`, no symlink escapes).
+//! Static files for the `http-filesystem` + `filesystem` bindings: GET and HEAD only, from the
+//! files read at start (src/http/file_table.rs), with conditional GET (`If-None-Match`, else
+//! `If-Modified-Since`, RFC 9110 section 13.2.2) answered `304`.
 
-use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use proto::http1::percent_decode_form;
 
+use super::file_table::StaticFile;
 use super::head::Head;
 
 use crate::config::pattern::{NoGuard, Params};
 use crate::config::plan::FileService;
 
-/// Largest file served (static assets of a dashboard, not downloads).
-const MAX_FILE_BYTES: u64 = 16 << 20;
-
 pub enum FileAnswer {
     Ok {
-        content_type: &'static str,
-        body: Vec<u8>,
+        file: Arc<StaticFile>,
         head_only: bool,
+        /// `304 Not Modified`: the client's copy is current.
+        not_modified: bool,
     },
     Status(u16),
 }
@@ -41,66 +41,74 @@ pub fn answer(svc: &FileService, req: &dyn Head) -> FileAnswer {
         return FileAnswer::Status(404);
     };
     let relative = route.path.resolve_to_string(&params, &NoGuard);
-    let Some(file) = confine(&svc.root, &relative) else {
+    let Some(decoded) = decode(&relative) else {
         return FileAnswer::Status(404);
     };
-    match read(&file) {
-        Some(body) => FileAnswer::Ok {
-            content_type: content_type(&file),
-            body,
+    let Some(components) = components(&decoded) else {
+        return FileAnswer::Status(404);
+    };
+    match svc.table.table().get(&components) {
+        Some(file) => FileAnswer::Ok {
+            not_modified: not_modified(&file, req),
+            file,
             head_only,
         },
         None => FileAnswer::Status(404),
     }
 }
 
-/// Percent-decodes `relative`, refuses anything but plain names, and checks the canonical
-/// result is still inside `root`. Directories resolve to their `index.html`.
-fn confine(root: &Path, relative: &str) -> Option<PathBuf> {
+/// Status and headers of a file answer (lower-case names, for HTTP/1.1 and HTTP/2 alike);
+/// a `304` carries the validators only.
+pub fn file_head(file: &StaticFile, not_modified: bool) -> (u16, Vec<(&'static str, Vec<u8>)>) {
+    let validators = [
+        ("etag", file.etag.as_bytes().to_vec()),
+        ("last-modified", file.last_modified.as_bytes().to_vec()),
+    ];
+    if not_modified {
+        return (304, validators.to_vec());
+    }
+    let mut headers = vec![
+        ("content-type", file.content_type.as_bytes().to_vec()),
+        ("content-length", file.body.len().to_string().into_bytes()),
+    ];
+    headers.extend(validators);
+    (200, headers)
+}
+
+/// Percent-decodes a relative path; `None` when it is not UTF-8 or holds NUL or `\\`.
+fn decode(relative: &str) -> Option<String> {
     let mut decoded = Vec::with_capacity(relative.len());
     percent_decode_form(&relative.replace('+', "%2B"), &mut decoded);
     let decoded = String::from_utf8(decoded).ok()?;
-    if decoded.contains('\0') || decoded.contains('\\') {
-        return None;
-    }
-    let mut path = root.to_path_buf();
-    for c in Path::new(decoded.trim_start_matches('/')).components() {
+    (!decoded.contains('\0') && !decoded.contains('\\')).then_some(decoded)
+}
+
+/// The plain names of a decoded path (`.` and empty segments dropped); `None` for `..`.
+fn components(decoded: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    for c in decoded.split('/') {
         match c {
-            Component::Normal(name) => path.push(name),
-            Component::CurDir => {}
-            _ => return None,
+            "" | "." => {}
+            ".." => return None,
+            name => out.push(name),
         }
     }
-    let root = root.canonicalize().ok()?;
-    let mut file = path.canonicalize().ok()?;
-    if file.is_dir() {
-        file = file.join("index.html").canonicalize().ok()?;
-    }
-    file.starts_with(&root).then_some(file)
+    Some(out)
 }
 
-fn read(file: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::metadata(file).ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-        return None;
+/// `If-None-Match` (weak comparison, `*`) when present, else `If-Modified-Since`.
+fn not_modified(file: &StaticFile, req: &dyn Head) -> bool {
+    let header = |name: &str| req.header(name).and_then(|v| std::str::from_utf8(v).ok());
+    if let Some(tags) = header("if-none-match") {
+        let ours = file.etag.as_str();
+        return tags
+            .split(',')
+            .map(|t| t.trim())
+            .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == ours);
     }
-    std::fs::read(file).ok()
-}
-
-fn content_type(file: &Path) -> &'static str {
-    match file.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "ico" => "image/x-icon",
-        "txt" => "text/plain; charset=utf-8",
-        "wasm" => "application/wasm",
-        _ => "application/octet-stream",
+    match header("if-modified-since").and_then(super::http_date::parse) {
+        Some(since) => file.modified <= since,
+        None => false,
     }
 }
 
@@ -110,17 +118,12 @@ mod tests {
 
     #[test]
     fn refuses_escapes() {
-        let dir = std::env::temp_dir().join(format!("sse-kafka-files-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("www")).unwrap();
-        std::fs::write(dir.join("www/index.html"), b"hi").unwrap();
-        std::fs::write(dir.join("secret"), b"no").unwrap();
-        let root = dir.join("www");
-        assert!(confine(&root, "index.html").is_some());
-        assert!(confine(&root, "").is_some());
-        assert!(confine(&root, "../secret").is_none());
-        assert!(confine(&root, "%2e%2e/secret").is_none());
-        assert!(confine(&root, "/etc/passwd").is_none());
-        assert!(confine(&root, "missing.html").is_none());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(components("index.html"), Some(vec!["index.html"]));
+        assert_eq!(components("a/./b/"), Some(vec!["a", "b"]));
+        assert_eq!(components(""), Some(vec![]));
+        assert_eq!(components("../secret"), None);
+        assert_eq!(components(&decode("%2e%2e/secret").unwrap()), None);
+        assert_eq!(decode("a%00b"), None);
+        assert_eq!(decode("a%5cb"), None);
     }
 }

@@ -172,11 +172,20 @@ fn handle_events(
                 match decide(http, &req, hub, VERSION) {
                     Action::Status(code, cors) => respond_status(state, id, code, &cors),
                     Action::File {
-                        content_type,
-                        body,
+                        file,
                         head_only,
+                        not_modified,
                         cors,
-                    } => respond_file(state, id, content_type, body, head_only, &cors, hub),
+                    } => {
+                        let (status, mut headers) = super::files::file_head(&file, not_modified);
+                        headers.extend(cors);
+                        let body = if status == 200 && !head_only {
+                            &file.body[..]
+                        } else {
+                            &[]
+                        };
+                        respond_file(state, id, status, &headers, body, hub)
+                    }
                     Action::Challenge(session) => {
                         if let Some(new) = session {
                             let keys: Vec<StreamKey> = state
@@ -251,28 +260,22 @@ fn respond_status(state: &Shared, id: u32, code: u16, cors: &Cors) {
 fn respond_file(
     state: &Shared,
     id: u32,
-    content_type: &str,
-    body: Vec<u8>,
-    head_only: bool,
-    cors: &Cors,
+    status: u16,
+    headers: &Cors,
+    body: &[u8],
     hub: &SharedHub,
 ) {
-    let len = body.len().to_string();
-    let mut headers: Vec<(&str, &[u8])> = vec![
-        ("content-type", content_type.as_bytes()),
-        ("content-length", len.as_bytes()),
-    ];
-    headers.extend(cors.iter().map(|(n, v)| (*n, v.as_slice())));
-    let empty = head_only || body.is_empty();
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let empty = body.is_empty();
     let mut st = state.borrow_mut();
     {
         let State { h2, out, .. } = &mut *st;
-        h2.send_headers(id, 200, &headers, empty, out);
+        h2.send_headers(id, status, &headers, empty, out);
     }
     if !empty {
         let now = hub.borrow().now;
         let io = StreamIo::new(false, usize::MAX, now);
-        io.borrow_mut().push(&body, now);
+        io.borrow_mut().push(body, now);
         st.bodies.insert(
             id,
             Body {
@@ -298,7 +301,9 @@ fn respond_shed(
 ) {
     let a = super::shed::answer(accepts_sse, base_ms);
     if a.status == 200 {
-        respond_file(state, id, "text/event-stream", a.body, false, cors, hub);
+        let mut headers: Cors = vec![("content-type", b"text/event-stream".to_vec())];
+        headers.extend(cors.iter().cloned());
+        respond_file(state, id, 200, &headers, &a.body, hub);
         return;
     }
     let mut headers: Vec<(&str, &[u8])> = vec![("content-length", b"0")];

@@ -3,10 +3,12 @@
 pub mod admission;
 pub mod conn;
 pub mod exchange;
+pub mod file_table;
 pub mod files;
 pub mod h2;
 pub mod head;
 pub mod health;
+pub mod http_date;
 pub mod route;
 pub mod shed;
 pub mod since;

@@ -2,6 +2,7 @@
 //! each with its own listeners, connections, owned partitions and fan-out hub.
 
 pub mod drain;
+pub mod affinity;
 pub mod listener;
 pub mod mesh;
 pub mod signal;

@@ -32,6 +32,8 @@ pub struct Options {
     pub limits: Limits,
     /// How often a guard's JWKS URL is read again.
     pub jwks_refresh: Duration,
+    /// Roots for https JWKS URLs instead of the Mozilla set (`--jwks-ca`).
+    pub jwks_ca: Option<std::path::PathBuf>,
     /// TLS for every listener (the `--tls-cert`/`--tls-key` options).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// SIGTERM drain timings (`--drain-grace`, `--drain-timeout`, `--shed-retry-ms`).
@@ -125,9 +127,17 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         );
     }
 
-    let keys = Keys::start(&plan.guards, opts.jwks_refresh)?;
+    let jwks = crate::auth::jwks::JwksClient::new(opts.jwks_ca.as_deref())
+        .map_err(|e| format!("--jwks-ca: {e}"))?;
+    let keys = Keys::start(&plan.guards, opts.jwks_refresh, &jwks)?;
     install_signals(mesh.clone(), admission.clone())?;
-    let cores = core_count();
+    let cpus = super::affinity::allowed_cpus();
+    let pins: Vec<usize> = (0..workers).map(|id| cpus[id % cpus.len()]).collect();
+    crate::info!(
+        "{workers} workers pinned to CPUs {} (allowed: {})",
+        join(&pins),
+        join(&cpus)
+    );
     let mut clusters: Vec<ClusterSpec> = Vec::with_capacity(plan.clusters.len());
     for c in &plan.clusters {
         clusters.push(ClusterSpec {
@@ -157,10 +167,13 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         let keys = keys.clone();
         let health = health.clone();
         let drain = opts.drain;
+        let cpu = pins[id];
         let t = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
-                pin_to_core(id % cores);
+                if let Err(e) = super::affinity::pin_current_thread(cpu) {
+                    crate::warn!("worker {id}: cannot pin to CPU {cpu}: {e}");
+                }
                 let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
                     .enable_timer()
                     .build()
@@ -375,23 +388,9 @@ fn install_signals(mesh: Arc<Mesh>, admission: Arc<Admission>) -> Result<(), Str
     Ok(())
 }
 
-fn core_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Pins the calling thread to one core; a failure is logged and ignored (e.g. in a cpuset).
-fn pin_to_core(core: usize) {
-    // SAFETY: `set` is a plain bitmask on the stack, sized as the kernel expects, and
-    // sched_setaffinity only reads it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        crate::warn!(
-            "cannot pin worker to core {core}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+fn join(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -864,9 +864,16 @@ pub struct ServerBuilder {
     env: Vec<(String, String)>,
     dir: Option<PathBuf>,
     listeners: usize,
+    launcher: Vec<String>,
 }
 
 impl ServerBuilder {
+    /// Starts the server through `program args... sse-kafka ...` (e.g. `taskset -c 0`), which
+    /// must exec it (the pid stays the server's).
+    pub fn launcher(mut self, program_and_args: &[&str]) -> Self {
+        self.launcher = program_and_args.iter().map(|s| s.to_string()).collect();
+        self
+    }
     /// Writes `yaml` to `<dir>/zilla.yaml` and passes `--config <that file>`.
     pub fn config(mut self, yaml: &str) -> Self {
         self.yaml = Some(yaml.to_string());
@@ -904,7 +911,14 @@ impl ServerBuilder {
                 (Some(t), d)
             }
         };
-        let mut cmd = command(server_bin());
+        let mut cmd = match self.launcher.split_first() {
+            None => command(server_bin()),
+            Some((program, args)) => {
+                let mut c = command(program);
+                c.args(args).arg(server_bin());
+                c
+            }
+        };
         cmd.current_dir(&dir);
         let mut config_path = None;
         if let Some(yaml) = &self.yaml {
@@ -982,6 +996,7 @@ impl Server {
             env: Vec::new(),
             dir: None,
             listeners: 1,
+            launcher: Vec::new(),
         }
     }
 
