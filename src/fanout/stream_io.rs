@@ -74,6 +74,9 @@ pub struct StreamIo {
     pub full: bool,
     /// The HTTP/1.1 socket, shut down to abort a write the client never takes.
     pub abort_fd: Option<std::os::fd::RawFd>,
+    /// HTTP/2: bytes of `out` already moved to the connection by `take_into` (a read offset,
+    /// so a frame taken from a large backlog does not shift the rest down).
+    taken: usize,
 }
 
 pub type SharedIo = Rc<RefCell<StreamIo>>;
@@ -90,6 +93,7 @@ impl StreamIo {
             last_drain: now,
             full: false,
             abort_fd: None,
+            taken: 0,
         }))
     }
 
@@ -103,7 +107,9 @@ impl StreamIo {
 
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
-        self.out.len().saturating_sub(self.prefix_len())
+        self.out
+            .len()
+            .saturating_sub(self.prefix_len() + self.taken)
     }
 
     pub fn budget(&self) -> usize {
@@ -139,8 +145,10 @@ impl StreamIo {
     pub fn cut_stalled(&mut self) {
         self.finish(EndReason::Budget);
         if let Some(fd) = self.abort_fd.take() {
-            // SAFETY: the connection's socket stays open until its writer task, which this
-            // wakes with an error, has finished; shutdown(2) does not close the descriptor.
+            // SAFETY: `abort_fd` is set only while the connection's write half lives (its
+            // `Writer` in src/http/conn.rs sets it and clears it before it lets the half go),
+            // and that half keeps the socket open: `fd` still names this stream's socket, not
+            // a reused number. shutdown(2) wakes the writer with an error; it closes nothing.
             unsafe {
                 libc::shutdown(fd, libc::SHUT_RDWR);
             }
@@ -185,19 +193,27 @@ impl StreamIo {
     /// registers the writer's waker and returns 0.
     pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker, now: u64) -> usize {
         debug_assert!(!self.chunked);
-        let n = self.out.len().min(max);
+        let n = self.pending().min(max);
         if n == 0 {
             if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
                 self.waker = Some(waker.clone());
             }
             return 0;
         }
-        out.extend_from_slice(&self.out[..n]);
+        let from = self.taken;
+        out.extend_from_slice(&self.out[from..from + n]);
         self.last_drain = now;
-        if n == self.out.len() {
+        self.taken += n;
+        if self.taken == self.out.len() {
+            self.taken = 0;
             give_buffer(std::mem::take(&mut self.out));
-        } else {
-            self.out.drain(..n);
+        } else if self.taken >= self.out.len() - self.taken {
+            // At most as many bytes remain as were taken since the last move: moving them to
+            // the front costs no more than one copy of each byte taken (amortised O(1)), where
+            // shifting after every frame cost the whole backlog per frame.
+            self.out.copy_within(self.taken.., 0);
+            self.out.truncate(self.out.len() - self.taken);
+            self.taken = 0;
         }
         n
     }
@@ -206,6 +222,10 @@ impl StreamIo {
     /// the offset where the bytes to write start; `None` (with the waker registered) when there
     /// is nothing to write. Give the buffer back with `give_buffer` once written.
     pub fn take(&mut self, waker: &Waker, now: u64) -> Option<(Vec<u8>, usize)> {
+        debug_assert_eq!(
+            self.taken, 0,
+            "take_into (HTTP/2) and take (HTTP/1.1) mixed"
+        );
         if self.pending() == 0 {
             if self.waker.as_ref().is_none_or(|w| !w.will_wake(waker)) {
                 self.waker = Some(waker.clone());
@@ -225,5 +245,46 @@ impl StreamIo {
             0
         };
         Some((buf, start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames taken from a backlog, while more bytes arrive, come out whole and in order, and
+    /// the buffer never holds more than the backlog plus what was taken since the last move.
+    #[test]
+    fn take_into_hands_out_every_byte_once_in_order() {
+        let io = StreamIo::new(false, 1 << 20, 0);
+        let mut io = io.borrow_mut();
+        let waker = Waker::noop();
+        let mut pushed = Vec::new();
+        let mut got = Vec::new();
+        let mut x = 1u32;
+        for round in 0..200u32 {
+            let chunk: Vec<u8> = (0..(round % 7 + 1) * 300)
+                .map(|i| (i ^ round) as u8)
+                .collect();
+            assert!(io.push(&chunk, 0));
+            pushed.extend_from_slice(&chunk);
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let frames = x % 4;
+            for _ in 0..frames {
+                let before = got.len();
+                let n = io.take_into(1000, &mut got, waker, 0);
+                assert_eq!(got.len() - before, n);
+                assert!(io.out.len() <= 2 * (io.pending() + 1000));
+            }
+            assert_eq!(io.pending(), pushed.len() - got.len());
+        }
+        while io.take_into(16_384, &mut got, waker, 0) > 0 {}
+        assert_eq!(got, pushed);
+        assert_eq!(io.pending(), 0);
+        assert_eq!(
+            io.out.capacity(),
+            0,
+            "the drained buffer went back to the pool"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod files;
 pub mod h2;
 pub mod head;
 pub mod route;
+pub mod socket;
 pub mod sse;
 pub mod tls;
 
