@@ -80,7 +80,9 @@ fn clients_closing_first_do_not_disturb_other_connections_on_the_epoll_driver() 
         .args(["--workers", "2", "--heartbeat", "0"])
         .start();
     assert!(
-        server.logs().contains("epoll driver"),
+        server
+            .log_lines()
+            .wait_count(1, WAIT, |l| l.contains("epoll driver")),
         "the server runs on the epoll driver:\n{}",
         server.logs()
     );
