@@ -1,6 +1,8 @@
 //! `sse-kafka`: streams Kafka topics to web clients as Server-Sent Events, a drop-in for Zilla's
 //! sse-kafka proxy, thread-per-core on io_uring.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod auth;
 mod catalog;
 mod cli;

@@ -281,7 +281,7 @@ fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, String>
 // Broker floor: what a plain Kafka consumer sees from the same broker
 // ---------------------------------------------------------------------------------------------
 
-/// Consumes `topic` from the beginning with librdkafka (fetch wait 500 ms, min bytes 1: the
+/// Consumes `topic` from the beginning with librdkafka (fetch wait `wait_ms`, min bytes 1: the
 /// same long-poll the server uses) and records produce → consume latency, until `expect`
 /// records arrived or `stop` is set. Shows how much of the end-to-end latency is the broker's.
 pub fn broker_floor(
@@ -289,7 +289,9 @@ pub fn broker_floor(
     topic: &str,
     partitions: i32,
     expect: u64,
+    wait_ms: i32,
     stop: &std::sync::atomic::AtomicBool,
+    ready: std::sync::mpsc::Sender<()>,
 ) -> Result<(hdrhistogram::Histogram<u64>, u64), String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
@@ -298,7 +300,7 @@ pub fn broker_floor(
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("sse-kafka-bench-floor-{}", mono_ns()))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "500")
+        .set("fetch.wait.max.ms", wait_ms.to_string())
         .set("fetch.min.bytes", "1")
         .set("client.id", "sse-kafka-bench-floor")
         .create()
@@ -314,6 +316,20 @@ pub fn broker_floor(
     let mut hist =
         hdrhistogram::Histogram::<u64>::new_with_bounds(1_000, 600_000_000_000, 3).unwrap();
     let mut got = 0u64;
+    // Connected and fetching before the feed starts (the caller waits for `ready`), so that
+    // the first records do not carry the consumer's start-up (metadata, connection, offsets).
+    let _ = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10));
+    let warm_until = mono_ns() + 500_000_000;
+    while mono_ns() < warm_until && !stop.load(Ordering::SeqCst) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+            let now = mono_ns();
+            if let Some(info) = m.payload().and_then(crate::sse::parse_value) {
+                let _ = hist.record(now.saturating_sub(info.ts_ns).max(1_000));
+                got += 1;
+            }
+        }
+    }
+    let _ = ready.send(());
     while got < expect && !stop.load(Ordering::SeqCst) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
             let now = mono_ns();

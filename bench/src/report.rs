@@ -35,6 +35,88 @@ fn ms(us: &Value) -> String {
     }
 }
 
+/// A difference in µs as signed ms.
+fn ms_signed(us: &Value) -> String {
+    match us.as_f64() {
+        None => "-".into(),
+        Some(u) if u.abs() < 10_000.0 => format!("{:+.2}", u / 1000.0),
+        Some(u) => format!("{:+.0}", u / 1000.0),
+    }
+}
+
+/// Latency percentiles of a record, as they are named in its JSON.
+const PCT_KEYS: &[&str] = &["p50_us", "p90_us", "p99_us", "p999_us", "max_us"];
+
+/// What the server adds to the broker's own latency: ours minus the broker floor (a plain
+/// librdkafka consumer of the same topic in the same run), per percentile, in µs (negative
+/// when ours was faster at that percentile). Null without both.
+pub fn server_added(r: &Value) -> Value {
+    let (l, b) = (&r["latency"], &r["broker_floor_latency"]);
+    if r["target"] != "sse-kafka" || !l["p50_us"].is_number() || !b["p50_us"].is_number() {
+        return Value::Null;
+    }
+    let mut o = serde_json::Map::new();
+    for k in PCT_KEYS {
+        o.insert(k.to_string(), serde_json::json!(f(&l[*k]) - f(&b[*k])));
+    }
+    Value::Object(o)
+}
+
+/// Marks each of our runs in one group (same load) as kept up or fell behind: a stream fell
+/// behind when the server-added p99 exceeds the raw floor's p99 (the machine's own latency for
+/// this load and client; 0 when no raw floor ran) by more than `margin_ms`. Sets `verdict` on
+/// our records; without a margin (the check is off, or the scenario has none) it only reports.
+pub fn judge(group: &mut [Value], margin_ms: Option<f64>) {
+    let raw = group.iter().find(|r| r["target"] == "raw-floor");
+    let raw_p99 = raw.and_then(|r| r["latency"]["p99_us"].as_f64());
+    // A raw floor that did not deliver everything means the machine (load clients included)
+    // could not carry this load: its p99 is then no floor, and no verdict is given.
+    let raw_saturated = raw.is_some_and(|r| r["delivery"]["integrity_ok"] == false);
+    for r in group.iter_mut().filter(|r| r["target"] == "sse-kafka") {
+        let added = r["server_added_us"]["p99_us"].as_f64();
+        let limit = margin_ms.map(|m| raw_p99.unwrap_or(0.0) + m * 1000.0);
+        let fell_behind = match (added, limit) {
+            (Some(a), Some(l)) if !raw_saturated => Some(a > l),
+            _ => None,
+        };
+        r["verdict"] = serde_json::json!({
+            "server_added_p99_us": added,
+            "raw_floor_p99_us": raw_p99,
+            "margin_ms": margin_ms,
+            "limit_us": limit,
+            "fell_behind": fell_behind,
+            "raw_floor_saturated": raw_saturated,
+        });
+    }
+}
+
+/// One line per judged run of ours.
+pub fn verdicts(records: &[Value]) -> String {
+    let mut s = String::new();
+    for r in records.iter().filter(|r| r["verdict"].is_object()) {
+        let v = &r["verdict"];
+        let what = match v["fell_behind"].as_bool() {
+            Some(true) => "FELL BEHIND",
+            Some(false) => "kept up",
+            None if v["server_added_p99_us"].is_null() => "no verdict (no broker floor)",
+            None if v["raw_floor_saturated"] == true => {
+                "no verdict (the raw floor lost events too: the machine cannot carry this load)"
+            }
+            None => "not judged (margin off)",
+        };
+        let _ = writeln!(
+            s,
+            "{:<18} server adds p99 {} ms · raw floor p99 {} ms · margin {} ms → {what} · peak RSS {:.1} MiB",
+            r["scenario"].as_str().unwrap_or(""),
+            ms_signed(&v["server_added_p99_us"]),
+            ms(&v["raw_floor_p99_us"]),
+            v["margin_ms"].as_f64().map(|m| format!("{m}")).unwrap_or("off".into()),
+            f(&r["memory"]["rss_peak_kib"]) / 1024.0,
+        );
+    }
+    s
+}
+
 fn thousands(n: f64) -> String {
     let s = format!("{:.0}", n);
     let mut out = String::new();
@@ -91,6 +173,18 @@ pub fn summary(r: &Value) -> String {
                 ms(&b["p90_us"]),
                 ms(&b["p99_us"]),
                 ms(&b["max_us"]),
+            );
+        }
+        let a = &r["server_added_us"];
+        if a["p50_us"].is_number() {
+            let _ = writeln!(
+                s,
+                "    server adds (ours − broker floor) ms: p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+                ms_signed(&a["p50_us"]),
+                ms_signed(&a["p90_us"]),
+                ms_signed(&a["p99_us"]),
+                ms_signed(&a["p999_us"]),
+                ms_signed(&a["max_us"]),
             );
         }
     }
@@ -159,11 +253,12 @@ pub fn ratios(records: &[Value]) -> String {
             .rev()
             .find(|r| r["scenario"] == scenario && r["target"] == target)
     };
-    let mut scenarios: Vec<&str> = records
-        .iter()
-        .filter_map(|r| r["scenario"].as_str())
-        .collect();
-    scenarios.dedup();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for sc in records.iter().filter_map(|r| r["scenario"].as_str()) {
+        if !scenarios.contains(&sc) {
+            scenarios.push(sc);
+        }
+    }
     for sc in scenarios {
         let Some(ours) = by(sc, "sse-kafka") else {
             continue;
@@ -179,8 +274,16 @@ pub fn ratios(records: &[Value]) -> String {
                 r("max_us")
             );
         }
+        // Baselines ran once per group (same load), whatever protocol ours spoke.
+        let group = ours["group"].as_str().unwrap_or(sc);
         for base in ["raw-floor", "nchan"] {
-            let Some(b) = by(sc, base) else { continue };
+            let Some(b) = records
+                .iter()
+                .rev()
+                .find(|r| r["target"] == base && r["group"].as_str().unwrap_or(sc) == group)
+            else {
+                continue;
+            };
             let ratio = |a: &Value, b: &Value| -> String {
                 match (a.as_f64(), b.as_f64()) {
                     (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
@@ -380,4 +483,76 @@ pub fn svg(records: &[Value]) -> String {
 pub fn write_svg(results: &Path, svg_path: &Path) -> Result<(), String> {
     let records = latest(results);
     std::fs::write(svg_path, svg(&records)).map_err(|e| format!("{}: {e}", svg_path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lat(p50: f64, p99: f64) -> Value {
+        json!({"p50_us": p50, "p90_us": p50, "p99_us": p99, "p999_us": p99, "max_us": p99})
+    }
+
+    fn ours(p99: f64, floor_p99: f64) -> Value {
+        let mut r = json!({
+            "target": "sse-kafka", "scenario": "fanout-1000",
+            "latency": lat(1_000.0, p99), "broker_floor_latency": lat(500.0, floor_p99),
+        });
+        r["server_added_us"] = server_added(&r);
+        r
+    }
+
+    fn raw(p99: f64) -> Value {
+        json!({"target": "raw-floor", "scenario": "fanout-1000", "latency": lat(100.0, p99)})
+    }
+
+    #[test]
+    fn server_added_is_ours_minus_the_broker_floor_per_percentile() {
+        let r = ours(700_000.0, 690_000.0);
+        assert_eq!(r["server_added_us"]["p50_us"], 500.0);
+        assert_eq!(r["server_added_us"]["p99_us"], 10_000.0);
+        let no_floor = json!({"target": "sse-kafka", "latency": lat(1.0, 2.0)});
+        assert!(server_added(&no_floor).is_null());
+    }
+
+    #[test]
+    fn a_run_fell_behind_past_the_raw_floor_p99_plus_the_margin() {
+        // Server adds 4,620 ms at p99; raw floor 57 ms; margin 50 ms.
+        let mut g = vec![ours(5_310_000.0, 690_000.0), raw(57_000.0)];
+        judge(&mut g, Some(50.0));
+        assert_eq!(g[0]["verdict"]["fell_behind"], true);
+        assert!(g[1]["verdict"].is_null(), "baselines are not judged");
+        assert!(verdicts(&g).contains("FELL BEHIND"));
+        // Adds 100 ms: within 57 + 50.
+        let mut g = vec![ours(790_000.0, 690_000.0), raw(57_000.0)];
+        judge(&mut g, Some(50.0));
+        assert_eq!(g[0]["verdict"]["fell_behind"], false);
+        assert!(verdicts(&g).contains("kept up"));
+        // Adds 108 ms: just past it.
+        let mut g = vec![ours(798_000.0, 690_000.0), raw(57_000.0)];
+        judge(&mut g, Some(50.0));
+        assert_eq!(g[0]["verdict"]["fell_behind"], true);
+    }
+
+    #[test]
+    fn no_verdict_when_the_raw_floor_itself_did_not_keep_up() {
+        let mut r = raw(23_000_000.0);
+        r["delivery"] = json!({"integrity_ok": false});
+        let mut g = vec![ours(25_000_000.0, 690_000.0), r];
+        judge(&mut g, Some(50.0));
+        assert!(g[0]["verdict"]["fell_behind"].is_null());
+        assert!(verdicts(&g).contains("machine cannot carry"));
+    }
+
+    #[test]
+    fn without_a_raw_floor_the_margin_alone_is_the_limit_and_off_only_reports() {
+        let mut g = vec![ours(2_000.0 + 6_000.0, 2_000.0)];
+        judge(&mut g, Some(5.0));
+        assert_eq!(g[0]["verdict"]["fell_behind"], true);
+        let mut g = vec![ours(9_000_000.0, 2_000.0)];
+        judge(&mut g, None);
+        assert!(g[0]["verdict"]["fell_behind"].is_null());
+        assert!(verdicts(&g).contains("margin off"));
+    }
 }

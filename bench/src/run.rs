@@ -58,6 +58,9 @@ pub struct RunSpec {
     /// Client protocol (HTTP/2 for our server only; the baselines speak HTTP/1.1).
     pub proto: Proto,
     pub streams_per_conn: usize,
+    /// Fetch wait of the broker-floor consumer (ms): 500 like the server's default, or the
+    /// short wait the server is given on the mock cluster.
+    pub floor_wait_ms: i32,
 }
 
 pub struct Target<'a> {
@@ -201,20 +204,26 @@ pub fn execute(
 
     // Beside a Kafka feed, a plain consumer measures what the broker alone gives.
     let floor_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (floor_ready, floor_ready_rx) = std::sync::mpsc::channel();
     let floor = match (spec.feed, &target.publisher) {
         (Some(f), Publisher::Kafka { bootstrap, topic }) => {
             let (b, t, stop) = (bootstrap.to_string(), topic.to_string(), floor_stop.clone());
+            let wait = spec.floor_wait_ms;
             let partitions = match f.mode {
                 crate::feed::Mode::Partitions(p) => p,
                 crate::feed::Mode::Keys { partitions, .. } => partitions,
             } as i32;
             Some(std::thread::spawn(move || {
-                crate::feed::broker_floor(&b, &t, partitions, f.total(), &stop)
+                crate::feed::broker_floor(&b, &t, partitions, f.total(), wait, &stop, floor_ready)
             }))
         }
         _ => None,
     };
 
+    if floor.is_some() {
+        // Until the floor consumer fetches (or gave up: the sender is dropped).
+        let _ = floor_ready_rx.recv_timeout(Duration::from_secs(15));
+    }
     // The feed.
     let feed_report: Option<FeedReport> = match (spec.feed, &mut target.publisher) {
         (None, _) => None,

@@ -451,6 +451,7 @@ pub fn ensure_nchan(install: bool) -> Result<(PathBuf, PathBuf), String> {
         ));
     }
     eprintln!("==> installing {} with apt-get", NCHAN_PACKAGES.join(" "));
+    // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let run = |args: &[&str]| -> Result<(), String> {
         let mut cmd = if root {
@@ -492,6 +493,7 @@ impl Nchan {
         let root = dir.join("nginx");
         std::fs::create_dir_all(root.join("tmp")).map_err(|e| e.to_string())?;
         let conf = root.join("nginx.conf");
+        // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail.
         let user = if unsafe { libc::geteuid() } == 0 {
             "user root;\n"
         } else {

@@ -6,6 +6,7 @@
 //! (`fuzz/`).
 
 #![forbid(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod event_id;
 pub mod h2;

@@ -9,7 +9,7 @@ pub const CHALLENGE_EVENT: &[u8] =
 /// True when `field` can be written on one line: no CR, LF or NUL.
 #[inline]
 fn line_safe(field: &[u8]) -> bool {
-    !field.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+    memchr::memchr3(b'\r', b'\n', 0, field).is_none()
 }
 
 /// Appends `name` `value` `\n` when `value` fits on one line; otherwise (a caller bug)
@@ -25,35 +25,10 @@ fn field_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// True when some byte of `word` is zero.
-#[inline]
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(LO) & !word & HI != 0
-}
-
-/// Index of the first CR or LF in `bytes`, scanning eight bytes at a time.
+/// Index of the first CR or LF in `bytes` (SIMD through `memchr`).
 #[inline]
 fn find_line_break(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        if has_zero_byte(word ^ (LO * u64::from(b'\n')))
-            || has_zero_byte(word ^ (LO * u64::from(b'\r')))
-        {
-            break;
-        }
-        base += 8;
-    }
-    bytes[base..]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| base + i)
+    memchr::memchr2(b'\n', b'\r', bytes)
 }
 
 /// Appends one event: `["id:" id "\n"] ["event:" type "\n"]`, then `"data:" line "\n"` per
@@ -111,7 +86,7 @@ pub fn encode_event(
 /// or LF is left out (`":\n\n"` is written).
 pub fn encode_comment(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b':');
-    if !text.iter().any(|&b| b == b'\r' || b == b'\n') {
+    if memchr::memchr2(b'\r', b'\n', text).is_none() {
         out.extend_from_slice(text);
     }
     out.extend_from_slice(b"\n\n");

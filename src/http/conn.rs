@@ -318,23 +318,45 @@ async fn stream_sse<S: Transport>(
             return;
         }
     };
-    io.borrow_mut().abort_fd = Some(fd);
     let (reader, writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
     // The writer is a task of its own too: the opening phase's state is freed.
     monoio::spawn(async move {
-        write_stream(writer, &io, &hub, key, chunked, head).await;
+        let mut writer = Writer::new(writer, io.clone(), fd);
+        write_stream(&mut writer.half, &io, &hub, key, chunked, head).await;
         hub.borrow_mut().close_stream(key);
         flush(&hub);
         drop(held);
-        // Wake the close watcher so both halves drop and the socket closes.
-        // SAFETY: `fd` belongs to this connection's socket, still open while the read half
-        // lives in `watch_close`; shutdown(2) does not close the descriptor, it only ends both
-        // directions.
-        unsafe {
-            libc::shutdown(fd, libc::SHUT_RDWR);
-        }
+        // Dropping it wakes the close watcher, so both halves drop and the socket closes.
+        drop(writer);
     });
+}
+
+/// The write half of an SSE connection, holding its socket open. The stream's `abort_fd` (the
+/// stall cut's way to abort a write) is set only while this lives: the descriptor number is
+/// then this connection's, never one the kernel reused for another after a close. On drop
+/// (normal end, the client gone first, or the task dropped), the socket is shut down through
+/// this half before it lets go, to wake the read half.
+struct Writer<S: Transport> {
+    half: OwnedWriteHalf<S>,
+    io: SharedIo,
+    fd: RawFd,
+}
+
+impl<S: Transport> Writer<S> {
+    fn new(half: OwnedWriteHalf<S>, io: SharedIo, fd: RawFd) -> Self {
+        io.borrow_mut().abort_fd = Some(fd);
+        Writer { half, io, fd }
+    }
+}
+
+impl<S: Transport> Drop for Writer<S> {
+    fn drop(&mut self) {
+        if let Ok(mut io) = self.io.try_borrow_mut() {
+            io.abort_fd = None;
+        }
+        super::socket::shutdown_both(&self.half, self.fd);
+    }
 }
 
 /// `200` with the SSE content type, chunked or close-delimited, and the CORS headers.
@@ -363,7 +385,7 @@ const WRITE_MAX: usize = 256 * 1024;
 /// (private bytes, or the live log's bytes as one `writev` straight from its blocks), then the
 /// last chunk on a graceful end.
 async fn write_stream<S: Transport>(
-    mut writer: OwnedWriteHalf<S>,
+    writer: &mut OwnedWriteHalf<S>,
     io: &SharedIo,
     hub: &SharedHub,
     key: StreamKey,
@@ -383,7 +405,7 @@ async fn write_stream<S: Transport>(
             }
             Take::Live(gather) => {
                 metrics.bytes_sent.add(gather.total_len() as u64);
-                let (res, gather) = write_gather(&mut writer, gather).await;
+                let (res, gather) = write_gather(writer, gather).await;
                 give_gather(gather);
                 res
             }

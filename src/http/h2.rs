@@ -448,11 +448,9 @@ async fn write_loop<S: Transport>(
         }
     }
     metrics.connections_closed[VERSION].inc();
-    // SAFETY: `fd` is this connection's socket, open while the read half lives in the reader;
-    // shutdown(2) ends both directions (waking the reader) without closing the descriptor.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
+    // Ends both directions (waking the reader) through the write half, which keeps the
+    // descriptor open until this function returns.
+    super::socket::shutdown_both(&writer, fd);
 }
 
 /// Fills `out` with control frames, then a DATA frame per stream with pending bytes and window;

@@ -12,6 +12,7 @@ pub mod http_date;
 pub mod route;
 pub mod shed;
 pub mod since;
+pub mod socket;
 pub mod sse;
 pub mod tls;
 

@@ -174,10 +174,19 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                 if let Err(e) = super::affinity::pin_current_thread(cpu) {
                     crate::warn!("worker {id}: cannot pin to CPU {cpu}: {e}");
                 }
-                let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                    .enable_timer()
-                    .build()
-                {
+                // SSE_KAFKA_IO_DRIVER=epoll forces the fallback driver (tests of the epoll path).
+                let epoll = std::env::var_os("SSE_KAFKA_IO_DRIVER").is_some_and(|v| v == "epoll");
+                let built = if epoll {
+                    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                        .enable_timer()
+                        .build()
+                        .map(Into::into)
+                } else {
+                    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                        .enable_timer()
+                        .build()
+                };
+                let mut rt = match built {
                     Ok(rt) => rt,
                     Err(e) => {
                         crate::error!("worker {id}: cannot start runtime: {e}");
@@ -185,7 +194,9 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                     }
                 };
                 if id == 0 {
-                    if monoio::utils::detect_uring() {
+                    if epoll {
+                        crate::info!("epoll driver (SSE_KAFKA_IO_DRIVER=epoll)");
+                    } else if monoio::utils::detect_uring() {
                         crate::info!("io_uring driver");
                     } else {
                         crate::warn!("io_uring unavailable: using the epoll driver");

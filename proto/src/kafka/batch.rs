@@ -246,8 +246,7 @@ impl<'a> Batch<'a> {
     /// the payload). [`Batches`] already does this unless told not to.
     pub fn verify_crc(&self) -> Result<(), BatchError> {
         let fields = self.header.crc_covered_fields();
-        let state = crc::update(!0, &fields);
-        let computed = !crc::update(state, self.payload);
+        let computed = crc::update(crc::update(0, &fields), self.payload);
         if computed == self.header.crc {
             Ok(())
         } else {

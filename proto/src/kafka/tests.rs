@@ -146,6 +146,29 @@ fn crc32c_check_value() {
     assert_eq!(crc32c(b""), 0);
     // RFC 3720 B.4: 32 bytes of zeros.
     assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+    // RFC 3720 B.4: 32 bytes of 0xFF, and 0..=31 ascending.
+    assert_eq!(crc32c(&[0xFFu8; 32]), 0x62A8_AB43);
+    let ascending: Vec<u8> = (0u8..32).collect();
+    assert_eq!(crc32c(&ascending), 0x46DD_794E);
+}
+
+#[test]
+fn crc32c_continues_across_pieces() {
+    // A batch's CRC covers the re-encoded header fields, then the payload: computed in two
+    // pieces, it must equal the CRC of the concatenation, at every split point (the hardware
+    // path works in 8-byte words and interleaved blocks, so lengths around those matter).
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    for split in (0..data.len())
+        .step_by(37)
+        .chain([0, 1, 7, 8, 9, 255, 256, 2999, 3000])
+    {
+        let (a, b) = data.split_at(split);
+        assert_eq!(
+            super::crc::update(super::crc::update(0, a), b),
+            crc32c(&data),
+            "split {split}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
