@@ -4,8 +4,8 @@
 
 pub mod cache;
 pub mod compaction;
-pub mod driver;
 pub mod drain;
+pub mod driver;
 pub mod encode;
 pub mod expiry;
 pub mod filter;

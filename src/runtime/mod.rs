@@ -1,8 +1,8 @@
 //! Thread-per-core runtime: one monoio worker per core (io_uring, epoll fallback), each pinned,
 //! each with its own listeners, connections, owned partitions and fan-out hub.
 
-pub mod drain;
 pub mod affinity;
+pub mod drain;
 pub mod listener;
 pub mod mesh;
 pub mod signal;

@@ -3378,8 +3378,8 @@ pub mod chromium;
 /// Raw HTTP/2 frames for the conformance and hardening tests (tests/common/h2wire.rs).
 pub mod h2wire;
 pub mod models;
-pub mod secure;
 pub mod resumer;
+pub mod secure;
 
 // ---------------------------------------------------------------------------------------------
 // JWT fixtures: keys generated per test (RSA and EC with the `openssl` CLI, HMAC secrets),
