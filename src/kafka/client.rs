@@ -334,7 +334,7 @@ impl ClusterClient {
                     self.checkin(conn);
                     return Ok(());
                 }
-                Err(e) => last = KafkaError::from(e),
+                Err(e) => last = e,
             }
         }
         Err(last)
