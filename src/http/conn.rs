@@ -321,15 +321,32 @@ async fn stream_sse<S: Transport>(
     let (reader, writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
     // The writer is a task of its own too: the opening phase's state is freed.
-    monoio::spawn(async move {
-        let mut writer = Writer::new(writer, io.clone(), fd);
-        write_stream(&mut writer.half, &io, &hub, key, chunked, head).await;
-        hub.borrow_mut().close_stream(key);
-        flush(&hub);
-        drop(held);
-        // Dropping it wakes the close watcher, so both halves drop and the socket closes.
-        drop(writer);
-    });
+    monoio::spawn(run_writer(
+        Writer::new(writer, io, fd),
+        hub,
+        key,
+        chunked,
+        head,
+        held,
+    ));
+}
+
+/// The writer task of an open SSE stream, until the stream ends.
+async fn run_writer<S: Transport>(
+    mut writer: Writer<S>,
+    hub: SharedHub,
+    key: StreamKey,
+    chunked: bool,
+    head: Vec<u8>,
+    held: (Ticket, Option<Open>),
+) {
+    let io = writer.io.clone();
+    write_stream(&mut writer.half, &io, &hub, key, chunked, head).await;
+    hub.borrow_mut().close_stream(key);
+    flush(&hub);
+    drop(held);
+    // Dropping it wakes the close watcher, so both halves drop and the socket closes.
+    drop(writer);
 }
 
 /// The write half of an SSE connection, holding its socket open. The stream's `abort_fd` (the
@@ -489,5 +506,67 @@ async fn watch_close<S: Transport>(mut reader: OwnedReadHalf<S>, io: SharedIo) {
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an open SSE stream's two tasks cost while it idles: their futures live for the
+    /// stream's life (`cargo test --bin sse-kafka idle_task_sizes -- --nocapture`).
+    #[test]
+    fn idle_task_sizes() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let client = monoio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect");
+            let (reader, writer) = client.into_split();
+            let io = crate::fanout::stream_io::StreamIo::new(true, 1 << 20, 0);
+            let watch = watch_close(reader, io.clone());
+            let hub = crate::fanout::hub::Hub::new(
+                0,
+                crate::runtime::mesh::Mesh::new(1),
+                Vec::new(),
+                Default::default(),
+                crate::metrics::Registry::new(1),
+                Default::default(),
+            );
+            let admission = Admission::new(super::super::admission::Limits {
+                max_streams: 0,
+                max_streams_per_ip: 0,
+                shed_retry_ms: 0,
+            });
+            let ticket = admission
+                .admit("127.0.0.1".parse().expect("ip"))
+                .expect("ticket");
+            let key = StreamKey {
+                slot: 0,
+                generation: 0,
+            };
+            let w = run_writer(
+                Writer::new(writer, io.clone(), 0),
+                hub,
+                key,
+                true,
+                Vec::new(),
+                (ticket, None),
+            );
+            let io_size = std::mem::size_of::<crate::fanout::stream_io::StreamIo>();
+            println!(
+                "watch_close future {} B, writer future {} B, StreamIo {} B",
+                std::mem::size_of_val(&watch),
+                std::mem::size_of_val(&w),
+                io_size
+            );
+            std::mem::forget(w);
+            std::mem::forget(watch);
+        });
     }
 }
