@@ -125,7 +125,19 @@ pub struct StreamIo {
     pub full: bool,
     /// The HTTP/1.1 socket, shut down to abort a write the client never takes.
     pub abort_fd: Option<std::os::fd::RawFd>,
+    /// The writer may park when idle (HTTP/1.1; an HTTP/2 connection's writer serves many).
+    pub parkable: bool,
+    /// The fan-out asked the idle writer to park (`wants_park`).
+    park_wanted: bool,
+    /// A parked writer: its task ended and its state waits here, and the next wake starts it
+    /// again. An idle stream then costs this small box instead of a writer future.
+    resume: Option<Box<dyn FnOnce()>>,
 }
+
+/// Seconds without a write after which an idle HTTP/1.1 writer parks (its task ends; its
+/// state moves into a small box in the stream). Streams that are fed keep their task, so a
+/// writer is respawned at most once per idle period, not once per burst.
+pub const PARK_IDLE_SECS: u64 = 2;
 
 pub type SharedIo = Rc<RefCell<StreamIo>>;
 
@@ -145,6 +157,9 @@ impl StreamIo {
             last_drain: now,
             full: false,
             abort_fd: None,
+            parkable: false,
+            park_wanted: false,
+            resume: None,
         }))
     }
 
@@ -268,10 +283,43 @@ impl StreamIo {
         }
     }
 
+    /// Wakes the writer, or starts a parked one again.
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
+        } else if let Some(resume) = self.resume.take() {
+            resume();
         }
+    }
+
+    /// Whether the writer is waiting with nothing to write and has been idle long enough to
+    /// park (`now`: the coarse tick).
+    pub fn wants_park(&self, now: u64) -> bool {
+        self.parkable
+            && !self.park_wanted
+            && self.waker.is_some()
+            && self.end.is_none()
+            && self.pending() == 0
+            && now >= self.last_drain.max(self.last_activity) + PARK_IDLE_SECS
+    }
+
+    /// Asks the idle writer to park (it sees `take_park` on its wake-up).
+    pub fn request_park(&mut self) {
+        self.park_wanted = true;
+        self.wake();
+    }
+
+    /// Writer side: whether to park now (asked to, and still nothing to write).
+    pub fn take_park(&mut self) -> bool {
+        let park = self.park_wanted && self.pending() == 0 && self.end.is_none();
+        self.park_wanted = false;
+        park
+    }
+
+    /// Writer side: parks, leaving `resume` (which starts the writer again) for the next wake.
+    pub fn park(&mut self, resume: Box<dyn FnOnce()>) {
+        self.waker = None;
+        self.resume = Some(resume);
     }
 
     pub fn finish(&mut self, reason: EndReason) {
@@ -612,5 +660,44 @@ mod tests {
         // The cursor only ever stands at the end of a whole event.
         assert!(boundaries.iter().all(|p| matches!(p, Some(0 | 11 | 20))));
         assert_eq!(frame(&mut io, 7), b"");
+    }
+
+    #[test]
+    fn an_idle_writer_parks_and_the_next_wake_resumes_it() {
+        use std::cell::Cell;
+        let io = StreamIo::new(true, 1 << 20, 0);
+        let mut s = io.borrow_mut();
+        // An HTTP/2 stream (not parkable) never parks.
+        s.register(&noop_waker());
+        assert!(!s.wants_park(100));
+        s.parkable = true;
+        assert!(
+            !s.wants_park(PARK_IDLE_SECS - 1),
+            "parks only after the idle time"
+        );
+        assert!(s.wants_park(PARK_IDLE_SECS));
+        // Pending bytes keep the writer: asked to park, it writes instead.
+        s.request_park();
+        assert!(s.push(b":\n\n", PARK_IDLE_SECS));
+        assert!(!s.take_park());
+        assert!(!s.wants_park(PARK_IDLE_SECS), "pending bytes");
+        let Some(Take::Private(buf, _)) = s.take(&noop_waker(), PARK_IDLE_SECS, 1024) else {
+            panic!("the heartbeat is pending");
+        };
+        give_buffer(buf);
+        s.written();
+        let later = 2 * PARK_IDLE_SECS;
+        // The writer finds nothing more and waits (its waker registered).
+        assert!(s.take(&noop_waker(), PARK_IDLE_SECS, 1024).is_none());
+        assert!(s.wants_park(later));
+        s.request_park();
+        assert!(s.take_park());
+        let resumed = Rc::new(Cell::new(0));
+        let r = resumed.clone();
+        s.park(Box::new(move || r.set(r.get() + 1)));
+        assert!(!s.wants_park(later * 2), "a parked writer has no waker");
+        s.wake();
+        s.wake();
+        assert_eq!(resumed.get(), 1, "one wake resumes it, once");
     }
 }
