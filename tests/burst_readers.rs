@@ -132,8 +132,7 @@ enum Chunked {
 
 impl RawSse {
     fn open(addr: &str, path: &str) -> RawSse {
-        let mut stream =
-            tcp_connect_with(addr, Some(Ipv4Addr::LOCALHOST), Some(4096), Some(536));
+        let mut stream = tcp_connect_with(addr, Some(Ipv4Addr::LOCALHOST), Some(4096), Some(536));
         stream
             .write_all(&sse_request(path, addr))
             .expect("send the request");
@@ -228,10 +227,11 @@ impl RawSse {
                 let n = (*left).min(bytes.len());
                 let mut items = Vec::new();
                 self.parser.feed(&bytes[..n], &mut items);
-                self.events.extend(items.into_iter().filter_map(|i| match i {
-                    SseItem::Event(e) => Some(e),
-                    SseItem::Comment(_) => None,
-                }));
+                self.events
+                    .extend(items.into_iter().filter_map(|i| match i {
+                        SseItem::Event(e) => Some(e),
+                        SseItem::Comment(_) => None,
+                    }));
                 *left -= n;
                 if *left == 0 {
                     self.chunk = Chunked::DataEnd(2);
@@ -278,9 +278,7 @@ fn a_stopped_reader_is_demoted_and_catches_up_while_the_fast_ones_get_the_burst(
 
     // It reads again: every record, from the cache, in order, no gap, no duplicate.
     let total = s.produced.len();
-    let caught_up = s
-        .stopped
-        .read_until(DEADLINE, |r| r.events.len() >= total);
+    let caught_up = s.stopped.read_until(DEADLINE, |r| r.events.len() >= total);
     assert!(
         caught_up,
         "the stopped client, reading again, got {} of {total} events (closed {})\n{}",
@@ -288,7 +286,10 @@ fn a_stopped_reader_is_demoted_and_catches_up_while_the_fast_ones_get_the_burst(
         s.stopped.closed,
         s.server.logs()
     );
-    assert!(!s.stopped.complete && !s.stopped.closed, "its stream goes on");
+    assert!(
+        !s.stopped.complete && !s.stopped.closed,
+        "its stream goes on"
+    );
     assert_exactly_once(&s.stopped.events, &s.produced);
 
     // And it is live again: a new record reaches it and every fast reader.

@@ -87,9 +87,10 @@ fn hammer_beside_steady_streams(driver: Option<&str>, driver_log: &str) {
     let zilla = Zilla::new(port, &broker.bootstrap())
         .route(Route::any_topic())
         .versions(&["http/1.1", "h2"]);
-    let mut builder = Server::builder(port)
-        .config(&zilla.yaml())
-        .args(["--workers", "2", "--heartbeat", "0"]);
+    let mut builder =
+        Server::builder(port)
+            .config(&zilla.yaml())
+            .args(["--workers", "2", "--heartbeat", "0"]);
     if let Some(driver) = driver {
         builder = builder.env("SSE_KAFKA_IO_DRIVER", driver);
     }
@@ -99,7 +100,8 @@ fn hammer_beside_steady_streams(driver: Option<&str>, driver_log: &str) {
     assert!(
         server
             .log_lines()
-            .wait_count(1, WAIT, |l| l.contains(driver_log) && !l.contains("unavailable")),
+            .wait_count(1, WAIT, |l| l.contains(driver_log)
+                && !l.contains("unavailable")),
         "the server runs on the {driver_log}:\n{}",
         server.logs()
     );

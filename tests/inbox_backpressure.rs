@@ -11,7 +11,8 @@
 //! producer speed the counter stays at 0), so the test makes worker 1 stop, the way a worker
 //! descheduled or stuck in a long turn would: its thread alone is stopped with ptrace
 //! (`PTRACE_SEIZE` + `PTRACE_INTERRUPT`; the rest of the process runs on) while records are
-//! produced to a 32-partition topic, one per partition per round. Worker 0's fetch loop then
+//! produced to a 32-partition topic, one per partition (of those worker 0 fetches) per round.
+//! Worker 0's fetch loop then
 //! fills worker 1's inbox (one message per partition per fetch), pauses (the counter rises
 //! and `sse_kafka_fetch_requests_total` stands still while records keep arriving), and when
 //! worker 1 runs again every stream, on either worker, gets every record of every partition
@@ -20,6 +21,9 @@
 
 mod common;
 use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 32;
@@ -28,6 +32,24 @@ const PARTITIONS: i32 = 32;
 const STREAMS: usize = 12;
 /// Produce at most this many rounds (one record per partition each) waiting for the pause.
 const MAX_ROUNDS: usize = 6000;
+
+/// The partitions of `topic` that worker 0 of 2 fetches, as src/fanout/message.rs
+/// `PartKey::owner` assigns them (FNV-1a of the name and the partition, modulo the workers).
+/// Only records on these fill worker 1's inbox; producing to them alone halves the test's
+/// records. Were the assignment to change, half of them would still be worker 0's on average:
+/// the test would only take longer.
+fn fed_by_worker_0(topic: &str) -> Vec<i32> {
+    (0..PARTITIONS)
+        .filter(|p| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in topic.as_bytes().iter().chain(&p.to_le_bytes()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            h % 2 == 0
+        })
+        .collect()
+}
 /// Rounds produced while paused, to see the fetching stand still.
 const PAUSED_ROUNDS: usize = 50;
 
@@ -48,7 +70,12 @@ impl StoppedThread {
                 std::ptr::null_mut::<libc::c_void>(),
                 std::ptr::null_mut::<libc::c_void>(),
             );
-            assert_eq!(rc, 0, "PTRACE_SEIZE {tid}: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                rc,
+                0,
+                "PTRACE_SEIZE {tid}: {}",
+                std::io::Error::last_os_error()
+            );
             let rc = libc::ptrace(
                 libc::PTRACE_INTERRUPT,
                 tid,
@@ -63,7 +90,12 @@ impl StoppedThread {
             );
             let mut status = 0;
             let rc = libc::waitpid(tid, &mut status, libc::__WALL);
-            assert_eq!(rc, tid, "waitpid {tid}: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                rc,
+                tid,
+                "waitpid {tid}: {}",
+                std::io::Error::last_os_error()
+            );
             assert!(
                 libc::WIFSTOPPED(status),
                 "worker thread {tid} did not stop: {status:#x}"
@@ -90,7 +122,10 @@ impl Drop for StoppedThread {
 /// The thread id of the server's thread named `name` (workers are `worker-N`).
 fn thread_id(pid: u32, name: &str) -> libc::pid_t {
     let dir = format!("/proc/{pid}/task");
-    for entry in std::fs::read_dir(&dir).expect("read /proc/PID/task").flatten() {
+    for entry in std::fs::read_dir(&dir)
+        .expect("read /proc/PID/task")
+        .flatten()
+    {
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         if comm.trim_end() == name {
             if let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) {
@@ -101,8 +136,18 @@ fn thread_id(pid: u32, name: &str) -> libc::pid_t {
     panic!("no thread named {name} in {dir}");
 }
 
-fn value(p: i32, round: usize) -> String {
-    format!("w-p{p}-{round}")
+/// One record per partition of `partitions` (values `w-p{partition}-{tag}`), delivered.
+fn round(producer: &Producer, partitions: &[i32], tag: &str) -> Vec<(String, Delivered)> {
+    let values: Vec<String> = partitions.iter().map(|p| format!("w-p{p}-{tag}")).collect();
+    let recs: Vec<Rec> = partitions
+        .iter()
+        .zip(&values)
+        .map(|(p, v)| Rec::value(v).partition(*p))
+        .collect();
+    values
+        .into_iter()
+        .zip(producer.send_batch("wide", &recs))
+        .collect()
 }
 
 #[test]
@@ -134,18 +179,12 @@ fn a_full_inbox_pauses_the_fetches_feeding_it_and_nothing_is_lost() {
 
     // Every stream is live with a first round (the view exists on both workers).
     let mut produced: Vec<(String, Delivered)> = Vec::new();
-    let round = |producer: &Producer, r: usize| -> Vec<(String, Delivered)> {
-        let recs: Vec<Rec> = (0..PARTITIONS)
-            .map(|p| Rec::value(value(p, r)).partition(p))
-            .collect();
-        let d = producer.send_batch("wide", &recs);
-        (0..PARTITIONS).map(|p| value(p, r)).zip(d).collect()
-    };
+    let all: Vec<i32> = (0..PARTITIONS).collect();
     let streams: Vec<Sse> = (0..STREAMS).map(|_| Sse::open(&url)).collect();
     for s in &streams {
         assert_eq!(s.status(WAIT), Some(200));
     }
-    produced.extend(round(&producer, 0));
+    produced.extend(round(&producer, &all, "first"));
     for (j, s) in streams.iter().enumerate() {
         let got = s.collect(PARTITIONS as usize, WAIT);
         assert_eq!(got.len(), PARTITIONS as usize, "stream {j}: {got:?}");
@@ -153,43 +192,49 @@ fn a_full_inbox_pauses_the_fetches_feeding_it_and_nothing_is_lost() {
     let before = scrape(metrics_port);
     assert_eq!(before.value("sse_kafka_fetch_paused_total", &[]), 0.0);
 
-    // Worker 1 stops; rounds are produced until worker 0's fetching pauses.
+    // Worker 1 stops; rounds are produced (by a few producers at once, each round waiting for
+    // its delivery reports) until worker 0's fetching pauses.
     let worker1 = StoppedThread::stop(thread_id(server.pid(), "worker-1"));
     let t0 = Instant::now();
-    let mut r = 1;
-    let mut paused = None;
-    while r <= MAX_ROUNDS {
-        produced.extend(round(&producer, r));
-        r += 1;
-        if r % 25 == 0 {
-            let m = scrape(metrics_port);
-            if m.value("sse_kafka_fetch_paused_total", &[]) > 0.0 {
-                paused = Some(m);
-                break;
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeding = fed_by_worker_0("wide");
+    let rounds = {
+        let (stop, bootstrap) = (stop.clone(), broker.bootstrap());
+        thread::spawn(move || {
+            // One round at a time: rounds produced faster than worker 0 fetches would share
+            // a chunk, and more producers only slow tansu down (measured).
+            let producer = Producer::new(&bootstrap);
+            let mut out = Vec::new();
+            let mut r = 0;
+            while !stop.load(Ordering::SeqCst) && r < MAX_ROUNDS {
+                out.extend(round(&producer, &feeding, &r.to_string()));
+                r += 1;
             }
-        }
-    }
-    let Some(at_pause) = paused else {
-        let m = scrape(metrics_port);
-        panic!(
-            "{} records in {:?} with worker 1 stopped, and no fetch paused (fetches: {}):\n{}",
-            produced.len(),
-            t0.elapsed(),
-            m.value("sse_kafka_fetch_requests_total", &[]),
-            m.raw
-        );
+            out
+        })
     };
+    let (paused, at_pause) = wait_metrics(metrics_port, Duration::from_secs(50), |m| {
+        m.value("sse_kafka_fetch_paused_total", &[]) > 0.0
+    });
+    stop.store(true, Ordering::SeqCst);
+    produced.extend(rounds.join().expect("producer thread"));
+    assert!(
+        paused,
+        "{} records in {:?} with worker 1 stopped, and no fetch paused (fetches: {}):\n{}",
+        produced.len(),
+        t0.elapsed(),
+        at_pause.value("sse_kafka_fetch_requests_total", &[]),
+        at_pause.raw
+    );
     eprintln!(
-        "paused after {} rounds ({} records) in {:?}",
-        r - 1,
+        "paused after {} records in {:?}",
         produced.len(),
         t0.elapsed()
     );
 
     // Paused: records keep coming, no fetch is sent.
-    for _ in 0..PAUSED_ROUNDS {
-        produced.extend(round(&producer, r));
-        r += 1;
+    for r in 0..PAUSED_ROUNDS {
+        produced.extend(round(&producer, &all, &format!("paused-{r}")));
     }
     let still = scrape(metrics_port);
     assert_eq!(
