@@ -5,11 +5,11 @@
 //! kernel handed that number to in between — on the epoll driver the descriptor is closed at
 //! once when the last half drops, and another worker thread may accept a connection into it.
 //!
-//! The server runs with two workers, once on the epoll driver (`SSE_KAFKA_IO_DRIVER=epoll`),
-//! once on the default io_uring driver (where a close is a submitted operation, so the same
-//! number can come back to another accept just as well). Hammer
-//! threads open streams that replay a few hundred records, read a little and close abruptly
-//! (unread bytes pending: the kernel answers with RST) while the server is writing to them.
+//! The server runs with two workers, once on the epoll driver (`SSE_KAFKA_IO_DRIVER=epoll`)
+//! and once on the default io_uring driver (its closes go through the ring as well, and a
+//! number once closed is just as free for the next accept). Hammer threads open streams that
+//! replay a few hundred records, read a little and close abruptly (unread bytes pending: the
+//! kernel answers with RST) while the server is writing to them.
 //! Meanwhile streams are opened one by one — each a fresh connection that could be handed a
 //! descriptor number just freed — and every one of them, and every hammer client before it
 //! closes, must receive its bytes: the steady streams every record exactly once, in order,

@@ -6,18 +6,17 @@
 //! loops wait before fetching again (`Hub::backpressure`), counting
 //! `sse_kafka_fetch_paused_total`.
 //!
-//! A full inbox needs a worker that does not take its messages. On this machine a busy worker
-//! still drains 16,384 messages faster than one tansu broker can feed them (tried: at full
-//! producer speed the counter stays at 0), so the test makes worker 1 stop, the way a worker
-//! descheduled or stuck in a long turn would: its thread alone is stopped with ptrace
+//! A full inbox needs a worker that does not take its messages. Both workers running, worker 1
+//! drains its inbox faster than one tansu broker can feed it (tried: 21,600 records over 50 s,
+//! one round at a time, and the counter stays at 0). So the test makes worker 1 stop, the way a
+//! worker descheduled or stuck in a long turn would: its thread alone is stopped with ptrace
 //! (`PTRACE_SEIZE` + `PTRACE_INTERRUPT`; the rest of the process runs on) while records are
-//! produced to a 32-partition topic, one per partition (of those worker 0 fetches) per round.
-//! Worker 0's fetch loop then
-//! fills worker 1's inbox (one message per partition per fetch), pauses (the counter rises
-//! and `sse_kafka_fetch_requests_total` stands still while records keep arriving), and when
-//! worker 1 runs again every stream, on either worker, gets every record of every partition
-//! exactly once and in order. Small stream budgets make worker 1's streams, a burst behind
-//! when it resumes, take the catch-up path as well.
+//! produced to a 32-partition topic, one per partition that worker 0 fetches per round. Worker
+//! 0's fetch loop fills worker 1's inbox (one message per partition per fetch), pauses (the
+//! counter rises and `sse_kafka_fetch_requests_total` stands still while records keep
+//! arriving), and when worker 1 runs again every stream, on either worker, gets every record of
+//! every partition exactly once and in order. Small stream budgets make worker 1's streams, a
+//! burst behind when it resumes, take the catch-up path as well.
 
 mod common;
 use common::*;
