@@ -60,6 +60,23 @@ struct StoppedThread {
 }
 
 impl StoppedThread {
+    /// Stops `tid` of process `pid` while it waits in a system call (its driver's wait for I/O),
+    /// not in the middle of user code that may hold a lock another thread needs (malloc's).
+    fn stop_idle(pid: u32, tid: libc::pid_t) -> StoppedThread {
+        let path = format!("/proc/{pid}/task/{tid}/syscall");
+        let in_syscall = || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+                .is_some_and(|n| n >= 0)
+        };
+        assert!(
+            wait_until(WAIT, in_syscall),
+            "worker thread {tid} never waits in a system call"
+        );
+        StoppedThread::stop(tid)
+    }
+
     fn stop(tid: libc::pid_t) -> StoppedThread {
         // SAFETY: plain system calls on a thread id; no memory is shared with the tracee.
         unsafe {
@@ -191,9 +208,8 @@ fn a_full_inbox_pauses_the_fetches_feeding_it_and_nothing_is_lost() {
     let before = scrape(metrics_port);
     assert_eq!(before.value("sse_kafka_fetch_paused_total", &[]), 0.0);
 
-    // Worker 1 stops; rounds are produced (by a few producers at once, each round waiting for
-    // its delivery reports) until worker 0's fetching pauses.
-    let worker1 = StoppedThread::stop(thread_id(server.pid(), "worker-1"));
+    // Worker 1 stops; rounds are produced until worker 0's fetching pauses.
+    let worker1 = StoppedThread::stop_idle(server.pid(), thread_id(server.pid(), "worker-1"));
     let t0 = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let feeding = fed_by_worker_0("wide");
@@ -212,7 +228,8 @@ fn a_full_inbox_pauses_the_fetches_feeding_it_and_nothing_is_lost() {
             out
         })
     };
-    let (paused, at_pause) = wait_metrics(metrics_port, Duration::from_secs(50), |m| {
+    // Generous: about 30 s here (tansu takes some 30 ms per round); only a failure waits it out.
+    let (paused, at_pause) = wait_metrics(metrics_port, Duration::from_secs(120), |m| {
         m.value("sse_kafka_fetch_paused_total", &[]) > 0.0
     });
     stop.store(true, Ordering::SeqCst);
