@@ -45,7 +45,7 @@ fn fed_by_worker_0(topic: &str) -> Vec<i32> {
                 h ^= u64::from(*b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
-            h % 2 == 0
+            h.is_multiple_of(2)
         })
         .collect()
 }
