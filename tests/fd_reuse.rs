@@ -58,9 +58,7 @@ fn hammer_one(addr: &str, want: usize) -> bool {
 
 #[test]
 fn clients_closing_first_do_not_disturb_other_connections_on_the_epoll_driver() {
-    let broker = Broker::start();
-    broker.create_topic("feed", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("feed", 1);
     let mut produced: Vec<(String, Delivered)> = Vec::new();
     for start in (0..PRELOAD).step_by(100) {
         let recs: Vec<Rec> = (start..start + 100)
@@ -147,15 +145,7 @@ fn clients_closing_first_do_not_disturb_other_connections_on_the_epoll_driver() 
     }
     let total = produced.len();
     for (k, s) in steady.iter().enumerate() {
-        let events = s.collect(total, WAIT);
-        assert_eq!(
-            events.len(),
-            total,
-            "steady stream {k} got {} of {total} events (eof {}; curl: {})",
-            events.len(),
-            s.is_eof(),
-            s.curl_errors()
-        );
+        let events = s.expect(total, WAIT);
         assert_exactly_once(&events, &produced);
         assert!(!s.is_eof(), "steady stream {k} was closed");
     }

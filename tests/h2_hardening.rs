@@ -31,9 +31,7 @@ struct Setup {
 }
 
 fn setup(extra: &[&str]) -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, 1);
     let server = Server::direct(&broker.bootstrap(), extra);
     let bystander = Sse::open_args(
         &server.url(&format!("/{TOPIC}")),

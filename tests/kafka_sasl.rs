@@ -10,7 +10,7 @@
 mod common;
 use std::time::Duration;
 
-use common::secure::{secured_yaml, SaslBroker};
+use common::secure::{assert_stream_refused, secured_yaml, SaslBroker};
 use common::*;
 
 const INLINE_GUARD: &str = "guards:
@@ -143,11 +143,7 @@ fn wrong_password_is_refused_with_503_and_the_right_one_brings_delivery_back() {
     );
     // New streams: 503, quickly (not after the metadata timeout), every time.
     for _ in 0..3 {
-        let r = curl(
-            &wrong.url("/events"),
-            &["-H", "Accept: text/event-stream", "-m", "20"],
-        );
-        assert_eq!(r.status, 503, "{}", wrong.logs());
+        assert_stream_refused(&wrong);
     }
     let logs = wrong.log_lines();
     assert!(

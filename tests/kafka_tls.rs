@@ -8,7 +8,7 @@
 mod common;
 use std::path::Path;
 
-use common::secure::{secured_yaml, Haproxy, TestCa};
+use common::secure::{assert_stream_refused, secured_yaml, Haproxy, TestCa};
 use common::*;
 
 /// tansu behind haproxy: (broker, haproxy, CA dir). The server certificate is for
@@ -96,11 +96,7 @@ fn pkcs12_trust(dir: &Path, ca: &TestCa) -> String {
 }
 
 fn assert_refused(server: &Server, why: &str) {
-    let r = curl(
-        &server.url("/events"),
-        &["-H", "Accept: text/event-stream", "-m", "20"],
-    );
-    assert_eq!(r.status, 503, "{}", server.logs());
+    assert_stream_refused(server);
     let logs = server.log_lines();
     assert!(
         logs.wait_count(1, WAIT, |l| l
