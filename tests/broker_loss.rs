@@ -9,9 +9,8 @@ use std::time::Duration;
 
 #[test]
 fn broker_cut_and_restored_loses_nothing() {
-    let (broker, relay, producer) = relayed_topic("ticks", 3);
-    let server = Zilla::any_topic(&relay.addr())
-        .start(&[]);
+    let (_broker, relay, producer) = relayed_topic("ticks", 3);
+    let server = Zilla::any_topic(&relay.addr()).start(&[]);
 
     let a = produce_spread(&producer, "ticks", 3, 5, "a");
     let sse = Sse::open(&server.url("/ticks"));
@@ -48,7 +47,7 @@ fn broker_cut_and_restored_loses_nothing() {
 /// Two outages in a row, the second while the first reconnection may still be backing off.
 #[test]
 fn repeated_cuts() {
-    let (broker, relay, producer) = relayed_topic("ticks", 2);
+    let (_broker, relay, producer) = relayed_topic("ticks", 2);
     let server = Server::direct(&relay.addr(), &[]);
     let sse = Sse::open(&server.url("/ticks"));
     assert_eq!(sse.status(WAIT), Some(200));

@@ -16,13 +16,7 @@ mod common;
 use common::chromium::{chromium_bin, Chromium, Page};
 use common::h2wire;
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::path::Path;
 use std::time::Duration;
 
 const TOPIC: &str = "browser";
@@ -72,8 +66,6 @@ fn percent_decode(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The browser
 // ---------------------------------------------------------------------------------------------
-
-
 
 // ---------------------------------------------------------------------------------------------
 
@@ -136,12 +128,14 @@ fn eventsource_in_headless_chromium_over_https_h2() {
         produced.push((v.to_string(), producer.send_value(TOPIC, Some(0), v)));
     }
 
-    let report = collector.wait_report(BROWSER_WAIT, |_| true).unwrap_or_else(|| {
-        panic!(
-            "no report from the page within {BROWSER_WAIT:?}; server:\n{}",
-            server.logs()
-        )
-    });
+    let report = collector
+        .wait_report(BROWSER_WAIT, |_| true)
+        .unwrap_or_else(|| {
+            panic!(
+                "no report from the page within {BROWSER_WAIT:?}; server:\n{}",
+                server.logs()
+            )
+        });
     let facts = parse_report(&report);
     let all = |k: &str| -> Vec<String> {
         facts

@@ -10,8 +10,7 @@ use common::*;
 fn codec_round_trip(codec: &str) {
     let broker = Broker::with_empty_topic("events", 3);
     let producer = Producer::with_compression(&broker.bootstrap(), codec);
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&[]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[]);
 
     let batch = |tag: &str| -> Vec<Rec> {
         (0..40)

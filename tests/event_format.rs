@@ -153,8 +153,7 @@ fn key_template_ids() {
 #[test]
 fn ids_on_three_partitions_decode() {
     let (broker, producer) = Broker::with_topic("multi", 3);
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&[]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[]);
     let all = produce_spread(&producer, "multi", 3, 4, "v");
     let sse = Sse::open(&server.url("/multi"));
     let events = sse.expect(all.len(), WAIT);

@@ -7,15 +7,14 @@ use common::*;
 fn setup() -> (Broker, Producer, Server) {
     let (broker, producer) = Broker::with_topic("t", 1);
     producer.send_value("t", Some(0), "first");
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&[
-            "--heartbeat",
-            "0",
-            "--drain-grace",
-            "0.2",
-            "--drain-timeout",
-            "3",
-        ]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[
+        "--heartbeat",
+        "0",
+        "--drain-grace",
+        "0.2",
+        "--drain-timeout",
+        "3",
+    ]);
     (broker, producer, server)
 }
 

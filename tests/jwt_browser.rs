@@ -11,14 +11,10 @@
 //! first token that does not answer is the control: it is cut at the first expiry.
 
 mod common;
-use common::h2wire::test_certificate;
 use common::chromium::Chromium;
+use common::h2wire::test_certificate;
 use common::jwt::{self, Chain, Key, RsaKey};
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The first token's lifetime (the guard's `challenge` is 3 s): the page has 5 s to open its
@@ -85,7 +81,6 @@ tokens().then(({ token, freshToken }) => {
 </html>
 "#;
 
-
 #[test]
 fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
     let (broker, producer) = Broker::with_topic("events", 1);
@@ -116,7 +111,11 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
 
     let browser = Chromium::open_with(
         &format!("https://127.0.0.1:{port}/index.html"),
-        &["--ignore-certificate-errors", "--enable-logging=stderr", "--v=0"],
+        &[
+            "--ignore-certificate-errors",
+            "--enable-logging=stderr",
+            "--v=0",
+        ],
     );
     browser.wait_page(BROWSER_WAIT, "that it is waiting for its tokens", |p| {
         p.iter().any(|l| l == "waiting")

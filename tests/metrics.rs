@@ -76,9 +76,11 @@ fn metrics_follow_a_stream() {
     // The shared fetch's position reaches the end offset (it is updated when the fetch
     // response is processed, which may be a moment after the client got the events).
     let topic_labels = [("topic", "ticks"), ("partition", "0")];
-    let m = expect_metrics(metrics_port, &format!("partition position never reached {end}"), |m| {
-        m.get("sse_kafka_partition_position", &topic_labels) == Some(end as f64)
-    });
+    let m = expect_metrics(
+        metrics_port,
+        &format!("partition position never reached {end}"),
+        |m| m.get("sse_kafka_partition_position", &topic_labels) == Some(end as f64),
+    );
     assert_eq!(
         m.value("sse_kafka_partition_high_watermark", &topic_labels),
         end as f64
@@ -131,10 +133,14 @@ fn metrics_follow_a_stream() {
 
     // The client goes away: the stream ends for reason `client`.
     drop(sse);
-    let m = expect_metrics(metrics_port, "the closed stream is not counted as ended", |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "client")]) >= Some(1.0)
-            && m.get("sse_kafka_streams_open", &[("version", "http/1.1")]) == Some(0.0)
-    });
+    let m = expect_metrics(
+        metrics_port,
+        "the closed stream is not counted as ended",
+        |m| {
+            m.get("sse_kafka_streams_ended_total", &[("reason", "client")]) >= Some(1.0)
+                && m.get("sse_kafka_streams_open", &[("version", "http/1.1")]) == Some(0.0)
+        },
+    );
     assert_eq!(
         m.value("sse_kafka_streams_ended_total", &[("reason", "budget")]),
         0.0
@@ -185,8 +191,7 @@ fn open_connections_include_streaming_ones() {
 fn h2_connections_are_counted_once_as_h2() {
     let (broker, producer) = Broker::with_topic("ticks", 1);
     let metrics_port = free_port();
-    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port)
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port).start(&["--heartbeat", "0"]);
     producer.send_value("ticks", Some(0), "one");
     let before = scrape(metrics_port);
     let sse = Sse::open_args(&server.url("/ticks"), &["--http2-prior-knowledge"]);

@@ -55,8 +55,7 @@ fn retry_from_the_config_starts_every_stream() {
     );
 
     // Without the option, no retry line (as the reference).
-    let plain = Zilla::any_topic(&broker.bootstrap())
-        .start(&["--heartbeat", "0"]);
+    let plain = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
     let s = Sse::open(&plain.url("/events"));
     assert_eq!(s.expect(2, WAIT)[0].data, "one");
     assert!(!String::from_utf8_lossy(&s.body()).contains("retry:"));

@@ -69,7 +69,14 @@ fn a_stopped_reader_is_cut_and_resumes_while_the_others_get_everything() {
         }
         n += ROUND;
         for (j, r) in readers.iter().enumerate() {
-            r.expect(ROUND, WAIT);
+            let got = r.collect(ROUND, WAIT);
+            assert_eq!(
+                got.len(),
+                ROUND,
+                "reader {j} stalled in round {round} (eof {}; curl: {})",
+                r.is_eof(),
+                r.curl_errors()
+            );
         }
     }
     let total = produced.len();
@@ -84,9 +91,11 @@ fn a_stopped_reader_is_cut_and_resumes_while_the_others_get_everything() {
     // The cut happens while the client is still stopped: it is counted and its stream is no
     // longer open, without waiting for it to read again (see also
     // `a_reader_that_never_reads_again_is_cut_all_the_same`).
-    let m = expect_metrics(metrics_port, "the stopped stream is not cut while it is stopped", |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0)
-    });
+    let m = expect_metrics(
+        metrics_port,
+        "the stopped stream is not cut while it is stopped",
+        |m| m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0),
+    );
     assert_eq!(
         m.value("sse_kafka_streams_open", &[("version", "http/1.1")]),
         10.0
@@ -186,8 +195,12 @@ fn an_http2_stream_over_its_budget_is_reset_and_its_neighbour_continues() {
     use common::h2::{Client, CANCEL};
     let (broker, producer) = Broker::with_topic("feed", 1);
     let metrics_port = free_port();
-    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port)
-        .start(&["--stream-budget", &BUDGET.to_string(), "--heartbeat", "0"]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port).start(&[
+        "--stream-budget",
+        &BUDGET.to_string(),
+        "--heartbeat",
+        "0",
+    ]);
 
     let mut produced: Vec<(String, Delivered)> = Vec::new();
     let first = value(0);
@@ -286,9 +299,8 @@ fn a_reader_that_never_reads_again_is_cut_all_the_same() {
     let m = expect_metrics(
         metrics_port,
         "a stopped reader over its budget is never cut while it does not read",
-        |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0)
-    });
+        |m| m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0),
+    );
     assert_eq!(
         m.value("sse_kafka_streams_open", &[("version", "http/1.1")]),
         0.0

@@ -195,15 +195,14 @@ fn http2_stream_over_the_cap_is_shed() {
     use common::h2::Client;
     let (broker, producer) = Broker::with_topic("events", 1);
     let prom = free_port();
-    let server = Zilla::h2_metrics(&broker.bootstrap(), prom)
-        .start(&[
-            "--max-streams",
-            "1",
-            "--heartbeat",
-            "0",
-            "--shed-retry-ms",
-            "1000",
-        ]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), prom).start(&[
+        "--max-streams",
+        "1",
+        "--heartbeat",
+        "0",
+        "--shed-retry-ms",
+        "1000",
+    ]);
     producer.send_value("events", Some(0), "e0");
     let mut c = Client::connect(&server.addr());
     c.request(1, "GET", "/events");

@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::secure::{openssl_in, self_signed};
 use common::*;
 
-
 fn config(port: u16, kafka: &str, store: &str) -> String {
     format!(
         r#"name: tls-test
@@ -87,19 +86,19 @@ fn tls_binding_with_a_pkcs12_vault_serves_both_versions_and_refuses_plain_http()
     openssl_in(
         None,
         &[
-        "pkcs12",
-        "-export",
-        "-in",
-        cert,
-        "-inkey",
-        key,
-        "-name",
-        "localhost",
-        "-out",
-        store,
-        "-passout",
-        "pass:s3cret",
-    ],
+            "pkcs12",
+            "-export",
+            "-in",
+            cert,
+            "-inkey",
+            key,
+            "-name",
+            "localhost",
+            "-out",
+            store,
+            "-passout",
+            "pass:s3cret",
+        ],
     );
 
     let port = free_port();

@@ -7,8 +7,7 @@ use common::*;
 #[test]
 fn tombstones_are_delete_events() {
     let (broker, producer) = Broker::with_topic("things", 1);
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
 
     producer.send("things", Some(0), Some(b"k1"), Some(b"created"), &[]);
     producer.send("things", Some(0), Some(b"k1"), None, &[]);

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 fn setup(topic: &str) -> (Broker, Producer, Server) {
     let (broker, producer) = Broker::with_topic(topic, 1);
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
     (broker, producer, server)
 }
 

@@ -11,8 +11,7 @@ use std::time::Duration;
 #[test]
 fn many_streams_over_two_workers_get_everything() {
     let (broker, producer) = Broker::with_topic("spread", 4);
-    let server = Zilla::any_topic(&broker.bootstrap())
-        .start(&["--workers", "2"]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--workers", "2"]);
     let before = produce_spread(&producer, "spread", 4, 3, "before");
     let urls: Vec<String> = (0..40).map(|_| server.url("/spread")).collect();
     let fleet = CurlFleet::open(&urls, 40);

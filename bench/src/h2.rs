@@ -36,7 +36,7 @@ use proto::h2::frame::setting::{
     ENABLE_PUSH as SETTINGS_ENABLE_PUSH, INITIAL_WINDOW_SIZE as SETTINGS_INITIAL_WINDOW_SIZE,
 };
 use testkit::h2wire::code::CANCEL;
-use testkit::h2wire::{hpack_int, hpack_str};
+use testkit::h2wire::hpack_str;
 
 /// Give up reopening a stream after this many consecutive non-200 answers.
 const MAX_FAILS: u32 = 5;

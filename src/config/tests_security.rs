@@ -189,18 +189,18 @@ fn make_ca(dir: &Path) -> (PathBuf, PathBuf) {
     openssl_in(
         None,
         &[
-        "pkcs12",
-        "-export",
-        "-nokeys",
-        "-in",
-        ca.to_str().unwrap(),
-        "-caname",
-        "kafka",
-        "-out",
-        p12.to_str().unwrap(),
-        "-passout",
-        "pass:generated",
-    ],
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-in",
+            ca.to_str().unwrap(),
+            "-caname",
+            "kafka",
+            "-out",
+            p12.to_str().unwrap(),
+            "-passout",
+            "pass:generated",
+        ],
     );
     (ca, p12)
 }

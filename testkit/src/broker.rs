@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-
 use crate::*;
 
 /// A `tansu` broker with memory storage, on its own loopback port, killed on drop.
@@ -36,11 +35,8 @@ impl Broker {
 
     /// Starts tansu listening on `port` and advertising `advertised` (`host:port`).
     pub fn start_on(port: u16, advertised: &str) -> Broker {
-        let mut cmd = tansu_broker_command(
-            &format!("127.0.0.1:{port}"),
-            advertised,
-            "memory://tansu/",
-        );
+        let mut cmd =
+            tansu_broker_command(&format!("127.0.0.1:{port}"), advertised, "memory://tansu/");
         let mut child = cmd.spawn().expect("spawn tansu");
         let log = Arc::new(Lines::default());
         log.read_child(&mut child, "[tansu] ");

@@ -4,8 +4,8 @@
 
 use std::io::Read;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,6 @@
 //! Assertions over delivered events: exactly once, in order per partition.
 use std::collections::HashMap;
 
-
 use crate::*;
 
 /// Checks that `events` carry exactly the values of `produced` (value → where it landed), each

@@ -1,7 +1,7 @@
 //! A minimal raw HTTP/2 client (prior knowledge), for what curl and nghttp cannot do on demand
 //! (reset one stream, read RST_STREAM codes, keep the connection window open).
-use std::io::Write;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 

@@ -758,7 +758,6 @@ impl Wire {
 
 pub use crate::secure::test_certificate;
 
-
 /// Resident memory of process `pid` in KiB (VmRSS).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -1,7 +1,7 @@
 //! Raw HTTP/1.1 over a TcpStream, for requests curl cannot send.
+use std::io::ErrorKind;
 use std::io::Read;
 use std::io::Write;
-use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -230,7 +230,6 @@ pub fn raw_request(addr: &str, request: &[u8], timeout: Duration) -> Option<RawR
     c.send(request);
     c.read_response(timeout)
 }
-
 
 /// Connects to `addr` (an IPv4 `host:port`) from `local` (e.g. 127.0.0.2; None: any) with
 /// `SO_RCVBUF` set to `rcvbuf` before connecting (so the advertised window stays small).

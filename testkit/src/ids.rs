@@ -1,7 +1,6 @@
 //! Zilla's event ids (base64url of zigzag varints) and the small encodings tests need.
 use std::collections::BTreeMap;
 
-
 /// Base64url with `=` padding (the alphabet and padding of Zilla's event ids).
 pub fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

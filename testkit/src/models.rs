@@ -9,8 +9,8 @@
 //! counts requests so tests can check schemas are cached by id.
 
 use std::io::BufRead;
-use std::io::Write;
 use std::io::BufReader;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

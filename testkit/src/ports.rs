@@ -4,11 +4,9 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-
 /// Generous upper bound for anything a test waits for (events, statuses, process start). Only
 /// reached when something is broken; the happy path never waits for it.
 pub const WAIT: Duration = Duration::from_secs(20);
-
 
 /// A free TCP port on 127.0.0.1, below the kernel's ephemeral range: a port taken from inside
 /// that range could be grabbed by any outgoing connection (curl, the producer, the server's own

@@ -1,7 +1,7 @@
 //! Child processes: finding programs, commands that die with the test, collected output.
 use std::io::BufRead;
-use std::os::unix::process::CommandExt;
 use std::io::{BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,7 +110,11 @@ impl Lines {
         }
     }
 
-    pub fn spawn_reader(self: &Arc<Self>, r: impl Read + Send + 'static, echo: Option<&'static str>) {
+    pub fn spawn_reader(
+        self: &Arc<Self>,
+        r: impl Read + Send + 'static,
+        echo: Option<&'static str>,
+    ) {
         let me = self.clone();
         thread::spawn(move || {
             let mut reader = BufReader::new(r);

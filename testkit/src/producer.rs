@@ -1,7 +1,7 @@
 //! Producing and reading back records with rdkafka (BaseProducer, no async runtime).
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Headers;
 use rdkafka::Message;
-use rdkafka::consumer::Consumer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -1,13 +1,12 @@
 //! A TCP relay in front of the broker that can cut its connections and counts traffic.
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::io::Write;
-use std::collections::{BTreeMap, HashMap};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
-
 
 use crate::*;
 
@@ -278,7 +277,13 @@ impl KafkaFrames {
 }
 
 /// Client → broker: `seen` (the first bytes, already forwarded) starts the frame count.
-pub(crate) fn pump_up(from: TcpStream, to: TcpStream, sh: Arc<RelayShared>, id: String, seen: Vec<u8>) {
+pub(crate) fn pump_up(
+    from: TcpStream,
+    to: TcpStream,
+    sh: Arc<RelayShared>,
+    id: String,
+    seen: Vec<u8>,
+) {
     let mut frames = KafkaFrames::default();
     {
         let mut stats = sh.stats.lock().unwrap();
@@ -289,7 +294,12 @@ pub(crate) fn pump_up(from: TcpStream, to: TcpStream, sh: Arc<RelayShared>, id: 
     pump_with(from, to, sh, Tap::Up(id, frames))
 }
 
-pub(crate) fn pump_with(mut from: TcpStream, mut to: TcpStream, sh: Arc<RelayShared>, mut tap: Tap) {
+pub(crate) fn pump_with(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    sh: Arc<RelayShared>,
+    mut tap: Tap,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    curl, spawn_with, tansu_broker_command, tansu_cli, wait_tansu_ready, Route, Server, Zilla, command, find_program, free_port, kill_and_wait,
-    wait_for_port, Lines, Producer,
+    command, curl, find_program, free_port, kill_and_wait, spawn_with, tansu_broker_command,
+    tansu_cli, wait_for_port, wait_tansu_ready, Lines, Producer, Route, Server, Zilla,
 };
 
 /// A tansu broker on `sqlite://tansu.db` in its own directory; restartable with or without
@@ -165,7 +165,6 @@ pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (cert, key)
 }
-
 
 impl TestCa {
     /// `NAME.pem` / `NAME.key` in `dir`.

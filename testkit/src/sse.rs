@@ -1,6 +1,6 @@
 //! SSE: the event parser and a streaming client on curl.
-use std::io::Read;
 use std::collections::VecDeque;
+use std::io::Read;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;

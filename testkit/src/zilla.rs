@@ -7,7 +7,6 @@
 //! top-level sections (guards, vaults, catalogs) and a prometheus exporter.
 use crate::*;
 
-
 /// A `sse-kafka` route (`routes[]` of the `sse-kafka` proxy binding).
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -70,7 +69,6 @@ impl Route {
 pub fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
-
 
 /// Where a jwt guard sits in the chain (`guarded:` on that binding's route).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +335,10 @@ impl Zilla {
         if let Some(g) = self.guarded.as_ref().filter(|g| g.on == on) {
             let roles: Vec<String> = g.roles.iter().map(|r| q(r)).collect();
             y.line(indent, "guarded:");
-            y.line(indent + 1, &format!("{}: [ {} ]", g.guard, roles.join(", ")));
+            y.line(
+                indent + 1,
+                &format!("{}: [ {} ]", g.guard, roles.join(", ")),
+            );
         }
     }
 
