@@ -533,3 +533,63 @@ impl Zilla {
             .start()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::{Chain, HmacKey};
+    use std::process::Command;
+
+    /// `sse-kafka check` accepts the config (it needs no broker).
+    fn assert_valid(yaml: &str) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("zilla.yaml");
+        std::fs::write(&path, yaml).expect("write zilla.yaml");
+        std::fs::create_dir_all(dir.path().join("www")).expect("www");
+        let out = Command::new(server_bin())
+            .current_dir(dir.path())
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run sse-kafka check");
+        assert!(
+            out.status.success(),
+            "sse-kafka check refused:\n{yaml}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn every_shape_the_builder_emits_loads() {
+        let kafka = "127.0.0.1:9092";
+        assert_valid(&Zilla::any_topic(kafka).yaml());
+        assert_valid(&Zilla::h2_metrics(kafka, 9100).bootstrap_topic("t").yaml());
+        assert_valid(
+            &Zilla::new(7000, kafka)
+                .named("files")
+                .versions(&[])
+                .http_path("/events")
+                .files("www/")
+                .route(Route::new("/events", "events"))
+                .topic_offset("events", "historical")
+                .yaml(),
+        );
+        assert_valid(
+            &Zilla::new(7000, kafka)
+                .no_cache()
+                .same_origin()
+                .route(
+                    Route::new("/{topic}/{key}", "${params.topic}")
+                        .filter(Filter::key("${params.key}").and_header("tag", "a"))
+                        .event_id("[\"${base64(key)}\",\"${etag}\"]"),
+                )
+                .yaml(),
+        );
+        let key = HmacKey::generate("k1");
+        for on in [GuardOn::Http, GuardOn::Sse, GuardOn::SseKafka] {
+            let chain = Chain::new(7000, kafka, &[&key]).guard_on(on).challenge(3);
+            assert_valid(&chain.yaml());
+        }
+    }
+}
