@@ -77,13 +77,9 @@ fn clients_closing_first_do_not_disturb_other_connections_on_the_epoll_driver() 
         .env("SSE_KAFKA_IO_DRIVER", "epoll")
         .args(["--workers", "2", "--heartbeat", "0"])
         .start();
-    assert!(
-        server
-            .log_lines()
-            .wait_count(1, WAIT, |l| l.contains("epoll driver")),
-        "the server runs on the epoll driver:\n{}",
-        server.logs()
-    );
+    server.expect_log("the server runs on the epoll driver", |l| {
+        l.contains("epoll driver")
+    });
     let addr = server.addr();
     let url = server.url("/feed");
 

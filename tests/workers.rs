@@ -89,13 +89,7 @@ fn one_worker_per_allowed_cpu_pinned_to_it() {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .start();
         let line = format!("1 workers pinned to CPUs {cpu} (allowed: {cpu})");
-        assert!(
-            server
-                .log_lines()
-                .wait_count(1, WAIT, |l| l.contains(&line)),
-            "taskset -c {cpu}: {}",
-            server.logs()
-        );
+        server.expect_log(&format!("taskset -c {cpu}"), |l| l.contains(&line));
         let logs = server.logs();
         assert!(!logs.contains("cannot pin"), "{logs}");
         // The workers start after the listeners are bound and logged.

@@ -188,6 +188,16 @@ impl Server {
         self.log.text()
     }
 
+    /// Waits (up to [`WAIT`]) for a log line that satisfies `pred`; fails with `what` and the
+    /// log otherwise.
+    pub fn expect_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        assert!(
+            self.log.wait_count(1, WAIT, pred),
+            "{what}:\n{}",
+            self.logs()
+        );
+    }
+
     pub fn log_lines(&self) -> Arc<Lines> {
         self.log.clone()
     }
