@@ -26,7 +26,7 @@ pub fn b64url(bytes: &[u8]) -> String {
 /// Strict base64url decoding with padding required (length a multiple of 4).
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| -> Option<u32> {

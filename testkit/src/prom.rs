@@ -97,6 +97,9 @@ pub(crate) fn family_of(name: &str, types: &BTreeMap<String, String>) -> String 
     name.to_string()
 }
 
+/// A sample's labels, in order.
+type Labels = Vec<(String, String)>;
+
 /// Parses Prometheus text format 0.0.4 strictly: HELP/TYPE syntax, at most one of each per
 /// family and before its samples, a family's lines contiguous, metric and label names, quoted
 /// label values with only `\\`, `\"`, `\n` escapes, no duplicate label names or series,
@@ -176,7 +179,7 @@ pub fn parse_prometheus(text: &str) -> Result<PromText, String> {
         }
         // A sample.
         let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
+            .find(['{', ' '])
             .ok_or(format!("line {lineno}: no value: {line:?}"))?;
         let name = &line[..name_end];
         if !is_metric_name(name) {
@@ -277,7 +280,12 @@ pub fn parse_prometheus(text: &str) -> Result<PromText, String> {
             .get(&family)
             .map(String::as_str)
             .unwrap_or("untyped");
-        if kind == "counter" && !(value >= 0.0) {
+        if kind == "counter"
+            && !matches!(
+                value.partial_cmp(&0.0),
+                Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+            )
+        {
             return Err(format!("line {lineno}: counter {name} is {value}"));
         }
         if kind == "histogram"
@@ -298,7 +306,7 @@ pub fn parse_prometheus(text: &str) -> Result<PromText, String> {
             continue;
         }
         // Group buckets by their labels other than `le`.
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in out.all(&format!("{family}_bucket")) {
             let mut other: Vec<(String, String)> = s
                 .labels
@@ -316,7 +324,7 @@ pub fn parse_prometheus(text: &str) -> Result<PromText, String> {
         }
         for (other, buckets) in series {
             for w in buckets.windows(2) {
-                if !(w[0].0 < w[1].0) {
+                if w[0].0.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less) {
                     return Err(format!(
                         "{family}{other:?}: bucket bounds not ascending: {buckets:?}"
                     ));
