@@ -71,9 +71,7 @@ fn clients_closing_first_do_not_disturb_other_connections_on_the_io_uring_driver
 /// The test on the driver `SSE_KAFKA_IO_DRIVER=driver` selects (None: the default), which the
 /// server must confirm by logging `driver_log`.
 fn hammer_beside_steady_streams(driver: Option<&str>, driver_log: &str) {
-    let broker = Broker::start();
-    broker.create_topic("feed", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("feed", 1);
     let mut produced: Vec<(String, Delivered)> = Vec::new();
     for start in (0..PRELOAD).step_by(100) {
         let recs: Vec<Rec> = (start..start + 100)
@@ -166,15 +164,7 @@ fn hammer_beside_steady_streams(driver: Option<&str>, driver_log: &str) {
     }
     let total = produced.len();
     for (k, s) in steady.iter().enumerate() {
-        let events = s.collect(total, WAIT);
-        assert_eq!(
-            events.len(),
-            total,
-            "steady stream {k} got {} of {total} events (eof {}; curl: {})",
-            events.len(),
-            s.is_eof(),
-            s.curl_errors()
-        );
+        let events = s.expect(total, WAIT);
         assert_exactly_once(&events, &produced);
         assert!(!s.is_eof(), "steady stream {k} was closed");
     }
