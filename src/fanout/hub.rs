@@ -151,9 +151,10 @@ pub(super) struct Stream {
     pub version: usize,
     /// Partitions with a backfill request in flight.
     pub backfilling: Vec<bool>,
-    /// Latest-per-key replay of a compacted topic, before catching up.
-    pub replay: Option<super::compaction::Replay>,
-    pub auth: Option<StreamAuth>,
+    /// Latest-per-key replay of a compacted topic, before catching up (boxed, like `auth`:
+    /// most streams have neither, and every byte of `Stream` is paid per idle stream).
+    pub replay: Option<Box<super::compaction::Replay>>,
+    pub auth: Option<Box<StreamAuth>>,
 }
 
 pub(super) type ViewKey = (usize, Arc<str>);
@@ -406,7 +407,11 @@ impl Hub {
             version: req.version,
             backfilling: Vec::new(),
             replay: None,
-            auth: req.session.as_ref().and_then(StreamAuth::from_session),
+            auth: req
+                .session
+                .as_ref()
+                .and_then(StreamAuth::from_session)
+                .map(Box::new),
         });
         if let Some(next) = self.streams[slot].auth.as_ref().map(|a| a.next) {
             self.wheel.schedule(next, StreamKey { slot, generation });
@@ -555,7 +560,7 @@ impl Hub {
         }
         match StreamAuth::from_session(new) {
             Some(next) => {
-                *auth = next;
+                **auth = next;
                 let at = auth.next;
                 self.wheel.schedule(at, key);
             }

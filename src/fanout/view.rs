@@ -437,12 +437,12 @@ impl Hub {
             && s.default_offset == DefaultOffset::Historical
             && view.parts.iter().any(|p| p.index.is_some());
         if compacted_replay {
-            s.replay = Some(Replay {
+            s.replay = Some(Box::new(Replay {
                 entries: Vec::new(),
                 cursor: 0,
                 heads: view.parts.iter().map(PartView::live).collect(),
                 ready: false,
-            });
+            }));
             view.catching_up.push(slot);
             self.pump(slot);
             return;
