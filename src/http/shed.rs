@@ -35,18 +35,6 @@ pub fn retry_after_secs(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up() {
-        assert_eq!(retry_after_secs(1), 1);
-        assert_eq!(retry_after_secs(1000), 1);
-        assert_eq!(retry_after_secs(1001), 2);
-    }
-}
-
 /// What a refused request is answered, whatever the HTTP version.
 pub struct ShedAnswer {
     /// 200 (with `retry:` and an immediate end) or 503.
@@ -95,4 +83,16 @@ pub fn http1_response(a: &ShedAnswer, cors: &[(&'static str, Vec<u8>)]) -> Vec<u
     proto::http1::write_response_head(&mut out, a.status, &headers);
     out.extend_from_slice(&a.body);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(1000), 1);
+        assert_eq!(retry_after_secs(1001), 2);
+    }
 }
