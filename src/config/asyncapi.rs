@@ -987,24 +987,11 @@ impl Gen {
                     continue;
                 }
                 let kafka_id = route.with_operation.as_deref().unwrap_or(op.id);
-                let kafka_ops = operations(&with_spec.doc);
-                let Some(kafka_op) = kafka_ops.iter().find(|k| k.id == kafka_id) else {
-                    cx.warn(
-                        &api.path,
-                        format!(
-                            "operation {:?} of spec {:?}: no operation {kafka_id:?} in spec {:?}; not served",
-                            op.id, when_spec.label, with_spec.label
-                        ),
-                    );
+                let Some(topic) =
+                    kafka_receive_topic(cx, api, (when_spec, &op), with_spec, kafka_id)
+                else {
                     continue;
                 };
-                if kafka_op.op["action"].as_str() != Some("receive") {
-                    cx.warn(
-                        &api.path,
-                        format!("operation {kafka_id:?} of spec {:?}: action is not receive; not served", with_spec.label),
-                    );
-                    continue;
-                }
                 let guards = operation_guards(when_spec, &op);
                 if guards.len() > 1 {
                     cx.warn(
@@ -1021,7 +1008,6 @@ impl Gen {
                     continue;
                 };
                 let exit = self.entry(&exit);
-                let topic = kafka_op.address.clone();
                 let path = format!("{}{}", prefix(&when_spec.doc), op.address);
                 routes.push(sse_kafka_route(&op, &path, &exit, &topic, guards.first()));
                 let schemas: Vec<Value> = op
@@ -1292,6 +1278,39 @@ fn proxy_route_for<'a>(
         }
     }
     Some((route, with_spec?))
+}
+
+/// The topic of operation `kafka_id` of the Kafka spec, when it is a `receive`; else
+/// warned about (the SSE operation `op` of `when_spec` is not served).
+fn kafka_receive_topic(
+    cx: &mut Cx,
+    api: &Api,
+    (when_spec, op): (&Spec, &Operation<'_>),
+    with_spec: &Spec,
+    kafka_id: &str,
+) -> Option<String> {
+    let kafka_ops = operations(&with_spec.doc);
+    let Some(kafka_op) = kafka_ops.iter().find(|k| k.id == kafka_id) else {
+        cx.warn(
+            &api.path,
+            format!(
+                "operation {:?} of spec {:?}: no operation {kafka_id:?} in spec {:?}; not served",
+                op.id, when_spec.label, with_spec.label
+            ),
+        );
+        return None;
+    };
+    if kafka_op.op["action"].as_str() != Some("receive") {
+        cx.warn(
+            &api.path,
+            format!(
+                "operation {kafka_id:?} of spec {:?}: action is not receive; not served",
+                with_spec.label
+            ),
+        );
+        return None;
+    }
+    Some(kafka_op.address.clone())
 }
 
 /// Guards from the operation's security schemes mapped by this spec, each with the scopes of
