@@ -9,12 +9,8 @@ use std::time::Duration;
 
 #[test]
 fn broker_cut_and_restored_loses_nothing() {
-    let (broker, relay) = broker_behind_relay();
-    broker.create_topic("ticks", 3);
-    let producer = Producer::with_options(&relay.addr(), &[("client.id", EXEMPT_CLIENT_ID)]);
-    let server = Zilla::new(free_port(), &relay.addr())
-        .route(Route::any_topic())
-        .start(&[]);
+    let (_broker, relay, producer) = relayed_topic("ticks", 3);
+    let server = Zilla::any_topic(&relay.addr()).start(&[]);
 
     let a = produce_spread(&producer, "ticks", 3, 5, "a");
     let sse = Sse::open(&server.url("/ticks"));
@@ -51,9 +47,7 @@ fn broker_cut_and_restored_loses_nothing() {
 /// Two outages in a row, the second while the first reconnection may still be backing off.
 #[test]
 fn repeated_cuts() {
-    let (broker, relay) = broker_behind_relay();
-    broker.create_topic("ticks", 2);
-    let producer = Producer::with_options(&relay.addr(), &[("client.id", EXEMPT_CLIENT_ID)]);
+    let (_broker, relay, producer) = relayed_topic("ticks", 2);
     let server = Server::direct(&relay.addr(), &[]);
     let sse = Sse::open(&server.url("/ticks"));
     assert_eq!(sse.status(WAIT), Some(200));

@@ -49,13 +49,10 @@ fn bootstrap_topic_is_warm_and_replays_come_from_the_cache() {
 
     // No client yet: the bootstrap topic is fetched from startup up to its end.
     let labels = [("topic", TOPIC), ("partition", "0")];
-    let (ok, m) = wait_metrics(metrics_port, WAIT, |m| {
-        m.get("sse_kafka_partition_position", &labels) == Some(end as f64)
-    });
-    assert!(
-        ok,
-        "the bootstrap topic was not fetched to its end:\n{}",
-        m.raw
+    let m = expect_metrics(
+        metrics_port,
+        "the bootstrap topic was not fetched to its end",
+        |m| m.get("sse_kafka_partition_position", &labels) == Some(end as f64),
     );
     assert_eq!(
         m.value("sse_kafka_streams_total", &[("version", "http/1.1")]),

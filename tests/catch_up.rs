@@ -8,8 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn late_streams_catch_up_while_records_keep_coming() {
-    let broker = Broker::start();
-    broker.create_topic("flow", 3);
+    let broker = Broker::with_empty_topic("flow", 3);
     let bootstrap = broker.bootstrap();
     let server = Zilla::new(free_port(), &bootstrap)
         .route(Route::any_topic())

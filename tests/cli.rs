@@ -289,9 +289,8 @@ fn run_with_invalid_config_exits() {
 /// `${{env.NAME}}` is substituted when the server runs (decisions.md 2).
 #[test]
 fn env_substitution_at_run_time() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "via env");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "via env");
     let port = free_port();
     let yaml = Zilla::new(port, "${{env.KAFKA_BOOTSTRAP_SERVER}}")
         .route(Route::any_topic())

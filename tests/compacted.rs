@@ -64,9 +64,7 @@ fn late_client_gets_latest_per_key_then_live_records() {
     broker.create_topic_with_config("state", 1, &[("cleanup.policy", "compact")]);
     broker.create_topic("plain", 1);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
 
     let offsets = produce_all(&producer, "state");
     assert_eq!(
@@ -160,9 +158,7 @@ fn early_client_gets_every_record_live() {
     let broker = Broker::start();
     broker.create_topic_with_config("state", 1, &[("cleanup.policy", "compact,delete")]);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
 
     let early = Sse::open(&server.url("/state"));
     assert_eq!(early.status(WAIT), Some(200));

@@ -8,12 +8,9 @@ mod common;
 use common::*;
 
 fn codec_round_trip(codec: &str) {
-    let broker = Broker::start();
-    broker.create_topic("events", 3);
+    let broker = Broker::with_empty_topic("events", 3);
     let producer = Producer::with_compression(&broker.bootstrap(), codec);
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&[]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[]);
 
     let batch = |tag: &str| -> Vec<Rec> {
         (0..40)

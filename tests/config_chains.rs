@@ -13,9 +13,8 @@ fn stream_one(server: &Server, path: &str, expect: &str) {
 
 #[test]
 fn fanout_chain_with_cache_and_direct_client_chain() {
-    let broker = Broker::start();
-    broker.create_topic("events", 3);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(2), "hello");
+    let (broker, producer) = Broker::with_topic("events", 3);
+    producer.send_value("events", Some(2), "hello");
     let cached = Zilla::new(free_port(), &broker.bootstrap())
         .bootstrap_topic("events")
         .route(Route::new("/events", "events"))
@@ -55,8 +54,7 @@ fn wildcard_and_param_routes() {
 /// Routes are tried in order; the first match wins.
 #[test]
 fn first_matching_route_wins() {
-    let broker = Broker::start();
-    broker.create_topic("one", 1);
+    let broker = Broker::with_empty_topic("one", 1);
     broker.create_topic("two", 1);
     let p = Producer::new(&broker.bootstrap());
     p.send_value("one", Some(0), "from one");
@@ -73,9 +71,8 @@ fn first_matching_route_wins() {
 /// `servers` lists several bootstrap addresses; a dead one is skipped.
 #[test]
 fn dead_first_bootstrap_server_is_skipped() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "alive");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "alive");
     let port = free_port();
     let dead = format!("127.0.0.1:{}", free_port());
     let yaml = Zilla::new(port, &dead)

@@ -5,9 +5,8 @@ mod common;
 use common::*;
 
 fn setup(z: impl FnOnce(Zilla) -> Zilla) -> (Broker, Server) {
-    let broker = Broker::start();
-    broker.create_topic("t", 1);
-    Producer::new(&broker.bootstrap()).send_value("t", Some(0), "hello");
+    let (broker, producer) = Broker::with_topic("t", 1);
+    producer.send_value("t", Some(0), "hello");
     let server =
         z(Zilla::new(free_port(), &broker.bootstrap()).route(Route::any_topic())).start(&[]);
     (broker, server)

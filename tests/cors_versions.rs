@@ -38,9 +38,8 @@ impl Version {
 /// `policy_block` (its `access-control` lines, or nothing for the same-origin default) in place
 /// of the harness's `policy: cross-origin`.
 fn server(policy_block: &str) -> (Broker, Server) {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    Producer::new(&broker.bootstrap()).send_value(TOPIC, Some(0), "hello");
+    let (broker, producer) = Broker::with_topic(TOPIC, 1);
+    producer.send_value(TOPIC, Some(0), "hello");
     let port = free_port();
     let yaml = Zilla::new(port, &broker.bootstrap())
         .route(Route::any_topic())

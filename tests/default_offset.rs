@@ -7,12 +7,10 @@ use common::*;
 use std::time::Duration;
 
 fn setup() -> (Broker, Producer, Server) {
-    let broker = Broker::start();
-    broker.create_topic("live", 3);
+    let broker = Broker::with_empty_topic("live", 3);
     broker.create_topic("hist", 3);
     let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .topic_offset("live", "live")
         .topic_offset("hist", "historical")
         .start(&[]);

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 #[test]
 fn serves_any_topic_by_name() {
-    let broker = Broker::start();
-    broker.create_topic("alpha", 2);
+    let broker = Broker::with_empty_topic("alpha", 2);
     broker.create_topic("beta", 1);
     let producer = Producer::new(&broker.bootstrap());
     let a = produce_spread(&producer, "alpha", 2, 3, "a");
@@ -36,8 +35,7 @@ fn serves_any_topic_by_name() {
 
 #[test]
 fn only_get_slash_topic() {
-    let broker = Broker::start();
-    broker.create_topic("alpha", 1);
+    let broker = Broker::with_empty_topic("alpha", 1);
     let server = Server::direct(&broker.bootstrap(), &["--metadata-timeout-ms", "500"]);
     assert_eq!(
         curl(&server.url("/alpha"), &["-X", "POST", "-d", "x"]).status,
@@ -49,9 +47,8 @@ fn only_get_slash_topic() {
 /// The bootstrap may be given as a host name.
 #[test]
 fn bootstrap_by_host_name() {
-    let broker = Broker::start();
-    broker.create_topic("alpha", 1);
-    Producer::new(&broker.bootstrap()).send_value("alpha", Some(0), "named");
+    let (broker, producer) = Broker::with_topic("alpha", 1);
+    producer.send_value("alpha", Some(0), "named");
     let server = Server::direct(&format!("localhost:{}", broker.port), &[]);
     assert_eq!(
         Sse::open(&server.url("/alpha")).expect(1, WAIT)[0].data,

@@ -49,9 +49,7 @@ fn raw_stream(addr: &str, close: bool) -> HttpConn {
 
 #[test]
 fn every_stream_gets_retry_and_a_clean_end_then_exit_0() {
-    let broker = Broker::start();
-    broker.create_topic("t", 2);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("t", 2);
     for (p, v) in [(0, "a"), (1, "b"), (0, "c")] {
         producer.send_value("t", Some(p), v);
     }
@@ -183,9 +181,7 @@ fn every_stream_gets_retry_and_a_clean_end_then_exit_0() {
 /// pending events nor the `retry:` line can leave) does not keep the process past the timeout.
 #[test]
 fn exits_0_at_the_timeout_with_a_stuck_stream() {
-    let broker = Broker::start();
-    broker.create_topic("t", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("t", 1);
     let big = "x".repeat(4000);
     let mut server = Server::direct(
         &broker.bootstrap(),

@@ -14,9 +14,7 @@ struct Setup {
 /// A 1-partition topic, so every id is known in advance: the record at offset n has the
 /// progress {0 → n+1}.
 fn setup(topic: &str) -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(topic, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(topic, 1);
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .route(
             Route::new("/keyed/{topic}", "${params.topic}")
@@ -154,12 +152,8 @@ fn key_template_ids() {
 /// Ids on a multi-partition topic decode to the next offset of the event's partition.
 #[test]
 fn ids_on_three_partitions_decode() {
-    let broker = Broker::start();
-    broker.create_topic("multi", 3);
-    let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&[]);
+    let (broker, producer) = Broker::with_topic("multi", 3);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[]);
     let all = produce_spread(&producer, "multi", 3, 4, "v");
     let sse = Sse::open(&server.url("/multi"));
     let events = sse.expect(all.len(), WAIT);

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 #[test]
 fn a_thousand_streams_each_get_every_record() {
-    let broker = Broker::start();
-    broker.create_topic("fanout", 3);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("fanout", 3);
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .bootstrap_topic("fanout")
         .route(Route::any_topic())

@@ -74,9 +74,7 @@ fn check(server: &Server, path: &str, filters: &[F], all: &[(R, Delivered)]) {
 
 #[test]
 fn key_and_header_filters() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, 1);
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .route(Route::new("/key/{key}", TOPIC).filter(Filter::key("${params.key}")))
         .route(Route::new("/tag/{tag}", TOPIC).filter(Filter::header("tag", "${params.tag}")))
@@ -201,9 +199,7 @@ fn key_and_header_filters() {
 /// gets the later matching records only, even though many non-matching records were skipped.
 #[test]
 fn filtered_stream_resumes_exactly() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 3);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, 3);
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .route(Route::new("/tag/{tag}", TOPIC).filter(Filter::header("tag", "${params.tag}")))
         .start(&[]);

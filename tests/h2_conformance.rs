@@ -81,9 +81,7 @@ struct Setup {
 /// A broker with one record on the topic and the server in no-file mode (HTTP/1.1 and h2 on
 /// one cleartext port, `GET /{topic}`).
 fn setup() -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, 1);
     producer.send_value(TOPIC, Some(0), "first record, longer than five octets");
     let server = Server::direct(&broker.bootstrap(), &[]);
     Setup {

@@ -7,7 +7,7 @@
 //! The flow-control side: a 100 kB value crosses a small stream window in many DATA frames,
 //! none over the window or the frame size, and no DATA frame is ever empty but an END_STREAM.
 //!
-//! The attacking clients write frames by hand (tests/common/h2wire.rs).
+//! The attacking clients write frames by hand (testkit/src/h2wire.rs).
 
 mod common;
 use common::h2wire::{self, code, flag, kind, rss_kib, setting, Wire};
@@ -31,9 +31,7 @@ struct Setup {
 }
 
 fn setup(extra: &[&str]) -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, 1);
     let server = Server::direct(&broker.bootstrap(), extra);
     let bystander = Sse::open_args(
         &server.url(&format!("/{TOPIC}")),

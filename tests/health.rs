@@ -82,12 +82,10 @@ fn unreachable_broker_is_not_ready_but_live() {
 
 #[test]
 fn ready_on_both_listeners_then_unreachable_when_the_broker_goes() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
+    let broker = Broker::with_empty_topic("events", 1);
     let health = free_port();
     let prom = free_port();
-    let _server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let _server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(prom)
         .start(&["--health-listen", &format!("127.0.0.1:{health}")]);
     for port in [health, prom] {
@@ -105,9 +103,8 @@ fn ready_on_both_listeners_then_unreachable_when_the_broker_goes() {
 
 #[test]
 fn draining_is_not_ready_at_once_and_still_live() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "x");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "x");
     let health = free_port();
     let mut server = Server::direct(
         &broker.bootstrap(),

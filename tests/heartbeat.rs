@@ -6,8 +6,7 @@ use std::time::Duration;
 
 #[test]
 fn idle_streams_get_comment_heartbeats() {
-    let broker = Broker::start();
-    broker.create_topic("quiet", 1);
+    let broker = Broker::with_empty_topic("quiet", 1);
     let server = Server::direct(&broker.bootstrap(), &["--heartbeat", "1"]);
     let sse = Sse::open(&server.url("/quiet"));
     assert_eq!(sse.status(WAIT), Some(200));
@@ -38,8 +37,7 @@ fn idle_streams_get_comment_heartbeats() {
 
 #[test]
 fn heartbeat_zero_turns_it_off() {
-    let broker = Broker::start();
-    broker.create_topic("quiet", 1);
+    let broker = Broker::with_empty_topic("quiet", 1);
     let server = Server::direct(&broker.bootstrap(), &["--heartbeat", "0"]);
     let sse = Sse::open(&server.url("/quiet"));
     assert_eq!(sse.status(WAIT), Some(200));

@@ -5,20 +5,16 @@ mod common;
 use common::*;
 
 fn setup() -> (Broker, Producer, Server) {
-    let broker = Broker::start();
-    broker.create_topic("t", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("t", 1);
     producer.send_value("t", Some(0), "first");
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&[
-            "--heartbeat",
-            "0",
-            "--drain-grace",
-            "0.2",
-            "--drain-timeout",
-            "3",
-        ]);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&[
+        "--heartbeat",
+        "0",
+        "--drain-grace",
+        "0.2",
+        "--drain-timeout",
+        "3",
+    ]);
     (broker, producer, server)
 }
 
@@ -117,8 +113,7 @@ fn client_disconnect_mid_stream_is_harmless() {
 /// known, not with the first event: an empty topic still answers at once.
 #[test]
 fn response_head_is_sent_before_any_event() {
-    let broker = Broker::start();
-    broker.create_topic("empty", 3);
+    let broker = Broker::with_empty_topic("empty", 3);
     let server = Server::direct(&broker.bootstrap(), &["--heartbeat", "0"]);
     let sse = Sse::open(&server.url("/empty"));
     assert_eq!(

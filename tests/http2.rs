@@ -28,10 +28,7 @@ fn setup(topics: &[&str]) -> Setup {
     }
     let producer = Producer::new(&broker.bootstrap());
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .versions(&["http/1.1", "h2"])
-        .route(Route::any_topic())
-        .prometheus(metrics_port)
+    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port)
         // An unknown topic is looked up again until the metadata timeout (it may be being
         // created), then answered 404: keep the timeout short.
         .start(&["--heartbeat", "0", "--metadata-timeout-ms", "500"]);
@@ -213,15 +210,14 @@ fn nghttp_ten_streams_on_one_connection() {
         .iter()
         .map(|t| s.server.url(&format!("/{t}")))
         .collect();
-    let mut child = Command::new("nghttp")
-        .arg("-v")
-        .args(["-H", "accept: text/event-stream"])
-        .args(&urls)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nghttp");
+    let mut child = spawn_with(
+        Command::new("nghttp")
+            .arg("-v")
+            .args(["-H", "accept: text/event-stream"])
+            .args(&urls),
+        Stdio::piped(),
+        Stdio::null(),
+    );
     let mut stdout = child.stdout.take().unwrap();
     let _nghttp = Killed(child);
     let log = Arc::new(Mutex::new(NghttpLog::default()));

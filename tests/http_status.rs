@@ -8,9 +8,8 @@ use std::time::Duration;
 
 /// Routes only `/events/{topic}`; anything else has no route.
 fn setup() -> (Broker, Server) {
-    let broker = Broker::start();
-    broker.create_topic("t", 1);
-    Producer::new(&broker.bootstrap()).send_value("t", Some(0), "hello");
+    let (broker, producer) = Broker::with_topic("t", 1);
+    producer.send_value("t", Some(0), "hello");
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .http_path("/events/*")
         .route(Route::new("/events/{topic}", "${params.topic}"))

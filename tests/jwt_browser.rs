@@ -11,13 +11,10 @@
 //! first token that does not answer is the control: it is cut at the first expiry.
 
 mod common;
+use common::chromium::Chromium;
 use common::h2wire::test_certificate;
 use common::jwt::{self, Chain, Key, RsaKey};
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The first token's lifetime (the guard's `challenge` is 3 s): the page has 5 s to open its
@@ -84,128 +81,9 @@ tokens().then(({ token, freshToken }) => {
 </html>
 "#;
 
-/// Headless Chromium in its own process group (killed as a group on drop), its stderr
-/// collected line by line.
-struct Chromium {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    _profile: tempfile::TempDir,
-}
-
-impl Chromium {
-    fn open(url: &str) -> Chromium {
-        let program = find_program("chromium")
-            .or_else(|| find_program("chromium-browser"))
-            .expect("chromium not found: apt-get install chromium");
-        let profile = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(program);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--disable-breakpad",
-            "--disable-crash-reporter",
-            "--ignore-certificate-errors",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setpgid(0, 0);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawn chromium");
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sink = lines.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                match line {
-                    Ok(l) => sink.lock().unwrap().push(l),
-                    Err(_) => break,
-                }
-            }
-        });
-        Chromium {
-            child,
-            lines,
-            _profile: profile,
-        }
-    }
-
-    /// What the page logged (`console.log('PAGE …')`), in order.
-    fn page(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| {
-                let start = l.find("\"PAGE ")? + 6;
-                let end = l.rfind("\", source:")?;
-                (end >= start).then(|| l[start..end].to_string())
-            })
-            .collect()
-    }
-
-    fn wait_page(&self, timeout: Duration, what: &str, cond: impl Fn(&[String]) -> bool) {
-        let ok = wait_until(timeout, || cond(&self.page()));
-        assert!(
-            ok,
-            "the page did not report {what} within {timeout:?}; page: {:#?}",
-            self.page()
-        );
-    }
-
-    fn tail(&self, n: usize) -> String {
-        let l = self.lines.lock().unwrap();
-        l[l.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        // SIGTERM lets Chromium end and reap its own helpers; whatever is left of its process
-        // group after a while is killed (as tests/browser.rs does).
-        let pid = self.child.id() as i32;
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let ended = wait_until(Duration::from_secs(10), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-        if !ended {
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- chromium stderr (last 40 lines) ---\n{}\n---",
-                self.tail(40)
-            );
-        }
-    }
-}
-
 #[test]
 fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     producer.send_value("events", Some(0), "r1");
 
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +109,14 @@ fn browser_answers_the_challenge_and_keeps_streaming_past_expiry() {
         .env("SSE_KAFKA_LOG", "debug")
         .start();
 
-    let browser = Chromium::open(&format!("https://127.0.0.1:{port}/index.html"));
+    let browser = Chromium::open_with(
+        &format!("https://127.0.0.1:{port}/index.html"),
+        &[
+            "--ignore-certificate-errors",
+            "--enable-logging=stderr",
+            "--v=0",
+        ],
+    );
     browser.wait_page(BROWSER_WAIT, "that it is waiting for its tokens", |p| {
         p.iter().any(|l| l == "waiting")
     });

@@ -33,9 +33,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     let key = HmacKey::generate("hs1");
     let port = free_port();
     let yaml = Chain::new(port, &broker.bootstrap(), &[&key])

@@ -18,23 +18,18 @@ struct FileServer(Child, u16);
 impl FileServer {
     fn start(dir: &std::path::Path) -> FileServer {
         let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        assert!(
-            wait_for_port(&format!("127.0.0.1:{port}"), WAIT),
-            "http.server did not start"
+        let child = spawn_listening(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ])
+                .arg(dir),
+            &format!("127.0.0.1:{port}"),
         );
         FileServer(child, port)
     }
@@ -112,9 +107,8 @@ fn url_config(port: u16, bootstrap: &str, any_key: &HmacKey, url: &str) -> Strin
 
 #[test]
 fn keys_from_a_url_are_refreshed_and_the_last_good_set_is_kept() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "first");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "first");
     let dir = tempfile::tempdir().unwrap();
     let a = HmacKey::generate("a");
     let b = HmacKey::generate("b");
@@ -202,9 +196,8 @@ impl Drop for JwksOrigin {
 
 /// A broker with topic `events` holding one record, and a JWKS file serving `key`.
 fn broker_and_jwks(key: &HmacKey) -> (Broker, tempfile::TempDir, std::path::PathBuf) {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "first");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "first");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks(&[key])).unwrap();

@@ -8,7 +8,7 @@
 mod common;
 use std::path::Path;
 
-use common::secure::{secured_yaml, Haproxy, TestCa};
+use common::secure::{assert_stream_refused, secured_yaml, Haproxy, TestCa};
 use common::*;
 
 /// tansu behind haproxy: (broker, haproxy, CA dir). The server certificate is for
@@ -96,19 +96,10 @@ fn pkcs12_trust(dir: &Path, ca: &TestCa) -> String {
 }
 
 fn assert_refused(server: &Server, why: &str) {
-    let r = curl(
-        &server.url("/events"),
-        &["-H", "Accept: text/event-stream", "-m", "20"],
-    );
-    assert_eq!(r.status, 503, "{}", server.logs());
-    let logs = server.log_lines();
-    assert!(
-        logs.wait_count(1, WAIT, |l| l
-            .contains("TLS (bindings.south_tls_client) handshake failed")
-            && l.contains(why)),
-        "expected a TLS failure naming {why:?}:\n{}",
-        server.logs()
-    );
+    assert_stream_refused(server);
+    server.expect_log(&format!("expected a TLS failure naming {why:?}"), |l| {
+        l.contains("TLS (bindings.south_tls_client) handshake failed") && l.contains(why)
+    });
 }
 
 #[test]
@@ -170,16 +161,8 @@ fn mutual_tls_needs_the_client_certificate() {
     assert_eq!(sse.expect(1, WAIT)[0].data, "one");
 
     let without = tls.server(both, "      sni:\n        - kafka.test");
-    let r = curl(
-        &without.url("/events"),
-        &["-H", "Accept: text/event-stream", "-m", "20"],
-    );
-    assert_eq!(r.status, 503, "{}", without.logs());
-    let logs = without.log_lines();
-    assert!(
-        logs.wait_count(1, WAIT, |l| l
-            .contains("TLS (bindings.south_tls_client) handshake failed")),
-        "{}",
-        without.logs()
-    );
+    assert_stream_refused(&without);
+    without.expect_log("no TLS handshake failure logged", |l| {
+        l.contains("TLS (bindings.south_tls_client) handshake failed")
+    });
 }

@@ -43,12 +43,9 @@ fn rustls_messages_are_logged_at_debug_in_our_format() {
     let dir = tempfile::tempdir().unwrap();
     let server = tls_server(dir.path(), Some("debug"));
     handshake(&server);
-    let lines = server.log_lines();
-    assert!(
-        lines.wait_count(1, WAIT, |l| l.contains(" DEBUG rustls::")),
-        "no rustls debug line after a handshake:\n{}",
-        server.logs()
-    );
+    server.expect_log("no rustls debug line after a handshake", |l| {
+        l.contains(" DEBUG rustls::")
+    });
     for line in rustls_lines(&server) {
         // `2026-12-01T21:00:00.000Z DEBUG rustls::server::hs: decided upon suite ...`
         let mut words = line.split(' ');

@@ -9,12 +9,9 @@ const N: usize = 12;
 
 #[test]
 fn metrics_follow_a_stream() {
-    let broker = Broker::start();
-    broker.create_topic("ticks", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("ticks", 1);
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&["--heartbeat", "0"]);
 
@@ -79,10 +76,11 @@ fn metrics_follow_a_stream() {
     // The shared fetch's position reaches the end offset (it is updated when the fetch
     // response is processed, which may be a moment after the client got the events).
     let topic_labels = [("topic", "ticks"), ("partition", "0")];
-    let (ok, m) = wait_metrics(metrics_port, WAIT, |m| {
-        m.get("sse_kafka_partition_position", &topic_labels) == Some(end as f64)
-    });
-    assert!(ok, "partition position never reached {end}:\n{}", m.raw);
+    let m = expect_metrics(
+        metrics_port,
+        &format!("partition position never reached {end}"),
+        |m| m.get("sse_kafka_partition_position", &topic_labels) == Some(end as f64),
+    );
     assert_eq!(
         m.value("sse_kafka_partition_high_watermark", &topic_labels),
         end as f64
@@ -135,11 +133,14 @@ fn metrics_follow_a_stream() {
 
     // The client goes away: the stream ends for reason `client`.
     drop(sse);
-    let (ok, m) = wait_metrics(metrics_port, WAIT, |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "client")]) >= Some(1.0)
-            && m.get("sse_kafka_streams_open", &[("version", "http/1.1")]) == Some(0.0)
-    });
-    assert!(ok, "the closed stream is not counted as ended:\n{}", m.raw);
+    let m = expect_metrics(
+        metrics_port,
+        "the closed stream is not counted as ended",
+        |m| {
+            m.get("sse_kafka_streams_ended_total", &[("reason", "client")]) >= Some(1.0)
+                && m.get("sse_kafka_streams_open", &[("version", "http/1.1")]) == Some(0.0)
+        },
+    );
     assert_eq!(
         m.value("sse_kafka_streams_ended_total", &[("reason", "budget")]),
         0.0
@@ -150,12 +151,9 @@ fn metrics_follow_a_stream() {
 /// A connection carrying an SSE stream is an open connection until the stream ends.
 #[test]
 fn open_connections_include_streaming_ones() {
-    let broker = Broker::start();
-    broker.create_topic("ticks", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("ticks", 1);
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&["--heartbeat", "0"]);
     producer.send_value("ticks", Some(0), "one");
@@ -191,15 +189,9 @@ fn open_connections_include_streaming_ones() {
 /// An HTTP/2 connection (prior knowledge on the shared port) counts as `h2`, not `http/1.1`.
 #[test]
 fn h2_connections_are_counted_once_as_h2() {
-    let broker = Broker::start();
-    broker.create_topic("ticks", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("ticks", 1);
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .versions(&["http/1.1", "h2"])
-        .route(Route::any_topic())
-        .prometheus(metrics_port)
-        .start(&["--heartbeat", "0"]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port).start(&["--heartbeat", "0"]);
     producer.send_value("ticks", Some(0), "one");
     let before = scrape(metrics_port);
     let sse = Sse::open_args(&server.url("/ticks"), &["--http2-prior-knowledge"]);
@@ -225,8 +217,7 @@ fn h2_connections_are_counted_once_as_h2() {
 fn metrics_endpoint_answers_only_get_on_its_path() {
     let broker = Broker::start();
     let metrics_port = free_port();
-    let _server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let _server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&[]);
     let (status, _, _) = http_get(metrics_port, "/metrics?x=1").unwrap();

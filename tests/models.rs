@@ -32,9 +32,7 @@ fn setup(
     value: Option<&str>,
     route: Route,
 ) -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(topic, 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(topic, 1);
     let metrics = free_port();
     let zilla = Zilla::new(free_port(), &broker.bootstrap())
         .prometheus(metrics)

@@ -16,9 +16,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic(TOPIC, PARTITIONS);
     let server = Zilla::new(free_port(), &broker.bootstrap())
         .route(
             Route::new("/keyed/{topic}", "${params.topic}")

@@ -14,9 +14,7 @@ fn with_retry(yaml: String, ms: u32) -> String {
 
 #[test]
 fn retry_from_the_config_starts_every_stream() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     producer.send_value("events", Some(0), "one");
     let port = free_port();
     let zilla = Zilla::new(port, &broker.bootstrap())
@@ -57,9 +55,7 @@ fn retry_from_the_config_starts_every_stream() {
     );
 
     // Without the option, no retry line (as the reference).
-    let plain = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--heartbeat", "0"]);
+    let plain = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
     let s = Sse::open(&plain.url("/events"));
     assert_eq!(s.expect(2, WAIT)[0].data, "one");
     assert!(!String::from_utf8_lossy(&s.body()).contains("retry:"));
@@ -85,9 +81,7 @@ fn rfc3339_plus_one_hour(ms: i64) -> String {
 
 #[test]
 fn since_starts_every_partition_at_that_time() {
-    let broker = Broker::start();
-    broker.create_topic("t", 3);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("t", 3);
     // One record per batch (the broker answers a time with a batch's first offset).
     for p in 0..3 {
         for i in 0..2 {

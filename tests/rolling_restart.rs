@@ -9,7 +9,7 @@ mod common;
 use common::resumer::Resumer;
 use common::*;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -64,18 +64,9 @@ backend sse
         );
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, cfg).unwrap();
-        let child = Command::new(bin)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn haproxy");
-        assert!(
-            wait_for_port(&format!("127.0.0.1:{front}"), WAIT),
-            "haproxy does not listen"
+        let child = spawn_listening(
+            Command::new(bin).arg("-db").arg("-f").arg(&path),
+            &format!("127.0.0.1:{front}"),
         );
         Haproxy { child, _dir: dir }
     }
@@ -140,8 +131,7 @@ fn src_seq(data: &str) -> (i32, u64) {
 
 #[test]
 fn clients_resume_across_a_rolling_restart_behind_haproxy() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
+    let broker = Broker::with_empty_topic(TOPIC, PARTITIONS);
     let instances = [
         Instance {
             port: free_port(),

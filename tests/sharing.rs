@@ -7,12 +7,8 @@ use common::*;
 
 #[test]
 fn fifty_streams_share_a_few_broker_connections() {
-    let (broker, relay) = broker_behind_relay();
-    broker.create_topic("shared", 3);
-    let producer = Producer::with_options(&relay.addr(), &[("client.id", EXEMPT_CLIENT_ID)]);
-    let server = Zilla::new(free_port(), &relay.addr())
-        .route(Route::any_topic())
-        .start(&["--workers", "2"]);
+    let (_broker, relay, producer) = relayed_topic("shared", 3);
+    let server = Zilla::any_topic(&relay.addr()).start(&["--workers", "2"]);
     let all = produce_spread(&producer, "shared", 3, 2, "v");
     let exempt_before = relay.accepted() - relay.active();
     let urls: Vec<String> = (0..50).map(|_| server.url("/shared")).collect();

@@ -46,9 +46,7 @@ fn field<'r>(report: &'r str, key: &str) -> Vec<&'r str> {
 #[test]
 fn chromium_eventsource_is_shed_then_connects_when_there_is_room() {
     let _ = common::chromium::chromium_bin();
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     for v in ["one", "two"] {
         producer.send_value("events", Some(0), v);
     }

@@ -9,9 +9,8 @@ use std::time::Duration;
 const DRAIN_FAST: &[&str] = &["--drain-grace", "0.2", "--drain-timeout", "3"];
 
 fn shutdown_with(sig: i32) {
-    let broker = Broker::start();
-    broker.create_topic("t", 2);
-    Producer::new(&broker.bootstrap()).send_value("t", Some(0), "x");
+    let (broker, producer) = Broker::with_topic("t", 2);
+    producer.send_value("t", Some(0), "x");
     let mut server = Server::direct(&broker.bootstrap(), DRAIN_FAST);
     let streams: Vec<Sse> = (0..5).map(|_| Sse::open(&server.url("/t"))).collect();
     for s in &streams {
@@ -48,8 +47,7 @@ fn sigint_ends_streams_and_exits() {
 /// Shutdown also works while the broker is unreachable (nothing waits on Kafka forever).
 #[test]
 fn shutdown_while_broker_is_gone() {
-    let broker = Broker::start();
-    broker.create_topic("t", 1);
+    let broker = Broker::with_empty_topic("t", 1);
     let mut server = Server::direct(&broker.bootstrap(), DRAIN_FAST);
     let s = Sse::open(&server.url("/t"));
     assert_eq!(s.status(WAIT), Some(200));

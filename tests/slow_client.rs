@@ -29,12 +29,9 @@ fn value(i: usize) -> String {
 
 #[test]
 fn a_stopped_reader_is_cut_and_resumes_while_the_others_get_everything() {
-    let broker = Broker::start();
-    broker.create_topic("feed", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("feed", 1);
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&["--stream-budget", &BUDGET.to_string(), "--heartbeat", "0"]);
     let url = server.url("/feed");
@@ -94,13 +91,10 @@ fn a_stopped_reader_is_cut_and_resumes_while_the_others_get_everything() {
     // The cut happens while the client is still stopped: it is counted and its stream is no
     // longer open, without waiting for it to read again (see also
     // `a_reader_that_never_reads_again_is_cut_all_the_same`).
-    let (ok, m) = wait_metrics(metrics_port, WAIT, |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0)
-    });
-    assert!(
-        ok,
-        "the stopped stream is not cut while it is stopped:\n{}",
-        m.raw
+    let m = expect_metrics(
+        metrics_port,
+        "the stopped stream is not cut while it is stopped",
+        |m| m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0),
     );
     assert_eq!(
         m.value("sse_kafka_streams_open", &[("version", "http/1.1")]),
@@ -164,12 +158,10 @@ fn a_stopped_reader_is_cut_and_resumes_while_the_others_get_everything() {
 /// budget; a consumer that restarts or a producer burst does this).
 #[test]
 fn a_burst_larger_than_the_budget_does_not_cut_a_reader_that_keeps_up() {
-    let broker = Broker::start();
-    broker.create_topic("burst", 1);
+    let broker = Broker::with_empty_topic("burst", 1);
     let producer = Producer::with_compression(&broker.bootstrap(), "gzip");
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&["--heartbeat", "0"]);
     let reader = Sse::open(&server.url("/burst"));
@@ -201,15 +193,14 @@ fn a_burst_larger_than_the_budget_does_not_cut_a_reader_that_keeps_up() {
 #[test]
 fn an_http2_stream_over_its_budget_is_reset_and_its_neighbour_continues() {
     use common::h2::{Client, CANCEL};
-    let broker = Broker::start();
-    broker.create_topic("feed", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("feed", 1);
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .versions(&["http/1.1", "h2"])
-        .route(Route::any_topic())
-        .prometheus(metrics_port)
-        .start(&["--stream-budget", &BUDGET.to_string(), "--heartbeat", "0"]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), metrics_port).start(&[
+        "--stream-budget",
+        &BUDGET.to_string(),
+        "--heartbeat",
+        "0",
+    ]);
 
     let mut produced: Vec<(String, Delivered)> = Vec::new();
     let first = value(0);
@@ -280,12 +271,10 @@ fn an_http2_stream_over_its_budget_is_reset_and_its_neighbour_continues() {
 /// kernel buffers (a few MiB on loopback) and then the budget.
 #[test]
 fn a_reader_that_never_reads_again_is_cut_all_the_same() {
-    let broker = Broker::start();
-    broker.create_topic("feed", 1);
+    let broker = Broker::with_empty_topic("feed", 1);
     let producer = Producer::batching(&broker.bootstrap());
     let metrics_port = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(metrics_port)
         .start(&[
             "--stream-budget",
@@ -307,13 +296,10 @@ fn a_reader_that_never_reads_again_is_cut_all_the_same() {
             .collect();
         producer.send_batch("feed", &recs);
     }
-    let (ok, m) = wait_metrics(metrics_port, WAIT, |m| {
-        m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0)
-    });
-    assert!(
-        ok,
-        "a stopped reader over its budget is never cut while it does not read:\n{}",
-        m.raw
+    let m = expect_metrics(
+        metrics_port,
+        "a stopped reader over its budget is never cut while it does not read",
+        |m| m.get("sse_kafka_streams_ended_total", &[("reason", "budget")]) == Some(1.0),
     );
     assert_eq!(
         m.value("sse_kafka_streams_open", &[("version", "http/1.1")]),

@@ -12,91 +12,14 @@ const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT\n";
 
 /// Zilla's fan-out example shape: `/events` to the SSE chain, everything else to files.
 fn yaml(port: u16, kafka: &str) -> String {
-    format!(
-        r#"name: static-example
-bindings:
-  north_tcp_server:
-    type: tcp
-    kind: server
-    options:
-      host: 127.0.0.1
-      port:
-        - {port}
-    routes:
-      - when:
-          - port: {port}
-        exit: north_http_server
-  north_http_server:
-    type: http
-    kind: server
-    options:
-      access-control:
-        policy: cross-origin
-    routes:
-      - when:
-          - headers:
-              :scheme: http
-              :path: /events
-        exit: north_sse_server
-      - when:
-          - headers:
-              :scheme: http
-        exit: east_http_filesystem_mapping
-  east_http_filesystem_mapping:
-    type: http-filesystem
-    kind: proxy
-    routes:
-      - when:
-          - path: /
-        exit: east_filesystem_server
-        with:
-          path: index.html
-      - when:
-          - path: /{{path}}
-        exit: east_filesystem_server
-        with:
-          path: ${{params.path}}
-  east_filesystem_server:
-    type: filesystem
-    kind: server
-    options:
-      location: www/
-  north_sse_server:
-    type: sse
-    kind: server
-    exit: north_sse_kafka_mapping
-  north_sse_kafka_mapping:
-    type: sse-kafka
-    kind: proxy
-    routes:
-      - when:
-          - path: /events
-        exit: north_kafka_cache_client
-        with:
-          topic: events
-  north_kafka_cache_client:
-    type: kafka
-    kind: cache_client
-    exit: south_kafka_cache_server
-  south_kafka_cache_server:
-    type: kafka
-    kind: cache_server
-    options:
-      bootstrap:
-        - events
-    exit: south_kafka_client
-  south_kafka_client:
-    type: kafka
-    kind: client
-    options:
-      servers:
-        - {kafka}
-    exit: south_tcp_client
-  south_tcp_client:
-    type: tcp
-    kind: client
-"#
-    )
+    Zilla::new(port, kafka)
+        .named("static-example")
+        .versions(&[])
+        .http_path("/events")
+        .files("www/")
+        .route(Route::new("/events", "events"))
+        .bootstrap_topic("events")
+        .yaml()
 }
 
 struct Setup {
@@ -117,9 +40,8 @@ fn setup() -> Setup {
 }
 
 fn setup_with(args: &[&str]) -> Setup {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    Producer::new(&broker.bootstrap()).send_value("events", Some(0), "from kafka");
+    let (broker, producer) = Broker::with_topic("events", 1);
+    producer.send_value("events", Some(0), "from kafka");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("www/sub")).unwrap();

@@ -59,11 +59,8 @@ fn assert_refused(server: &Server, from: Option<Ipv4Addr>) {
 
 fn setup(extra: &[&str]) -> (Broker, Producer, Server, u16) {
     let prom_port = free_port();
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
+    let (broker, producer) = Broker::with_topic("events", 1);
+    let server = Zilla::any_topic(&broker.bootstrap())
         .prometheus(prom_port)
         .start(&[extra, &["--shed-retry-ms", "1000"]].concat());
     (broker, producer, server, prom_port)
@@ -196,22 +193,16 @@ fn per_ip_cap_refuses_the_third_stream_from_one_address_only() {
 #[test]
 fn http2_stream_over_the_cap_is_shed() {
     use common::h2::Client;
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     let prom = free_port();
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .versions(&["http/1.1", "h2"])
-        .route(Route::any_topic())
-        .prometheus(prom)
-        .start(&[
-            "--max-streams",
-            "1",
-            "--heartbeat",
-            "0",
-            "--shed-retry-ms",
-            "1000",
-        ]);
+    let server = Zilla::h2_metrics(&broker.bootstrap(), prom).start(&[
+        "--max-streams",
+        "1",
+        "--heartbeat",
+        "0",
+        "--shed-retry-ms",
+        "1000",
+    ]);
     producer.send_value("events", Some(0), "e0");
     let mut c = Client::connect(&server.addr());
     c.request(1, "GET", "/events");

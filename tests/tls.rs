@@ -8,19 +8,8 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
+use common::secure::{openssl_in, self_signed};
 use common::*;
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn config(port: u16, kafka: &str, store: &str) -> String {
     format!(
@@ -75,9 +64,7 @@ fn curl(args: &[&str]) -> (String, String) {
 
 #[test]
 fn tls_binding_with_a_pkcs12_vault_serves_both_versions_and_refuses_plain_http() {
-    let broker = Broker::start();
-    broker.create_topic("events", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("events", 1);
     producer.send_value("events", Some(0), "before");
 
     let dir = tempfile::tempdir().unwrap();
@@ -89,39 +76,30 @@ fn tls_binding_with_a_pkcs12_vault_serves_both_versions_and_refuses_plain_http()
         cert.to_str().unwrap(),
         store.to_str().unwrap(),
     );
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
+    self_signed(
+        None,
         key,
-        "-out",
         cert,
-        "-days",
-        "2",
-        "-subj",
         "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost",
-    ]);
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-in",
-        cert,
-        "-inkey",
-        key,
-        "-name",
-        "localhost",
-        "-out",
-        store,
-        "-passout",
-        "pass:s3cret",
-    ]);
+        &["subjectAltName=DNS:localhost"],
+    );
+    openssl_in(
+        None,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            cert,
+            "-inkey",
+            key,
+            "-name",
+            "localhost",
+            "-out",
+            store,
+            "-passout",
+            "pass:s3cret",
+        ],
+    );
 
     let port = free_port();
     let server = Server::builder(port)

@@ -6,12 +6,8 @@ use common::*;
 
 #[test]
 fn tombstones_are_delete_events() {
-    let broker = Broker::start();
-    broker.create_topic("things", 1);
-    let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--heartbeat", "0"]);
+    let (broker, producer) = Broker::with_topic("things", 1);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
 
     producer.send("things", Some(0), Some(b"k1"), Some(b"created"), &[]);
     producer.send("things", Some(0), Some(b"k1"), None, &[]);

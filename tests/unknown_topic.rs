@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn unknown_topic_is_404_within_the_metadata_timeout() {
-    let broker = Broker::start();
-    broker.create_topic("exists", 1);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("exists", 1);
     producer.send_value("exists", Some(0), "hello");
     let server = Server::direct(&broker.bootstrap(), &["--metadata-timeout-ms", "500"]);
 

@@ -6,12 +6,8 @@ use common::*;
 use std::time::Duration;
 
 fn setup(topic: &str) -> (Broker, Producer, Server) {
-    let broker = Broker::start();
-    broker.create_topic(topic, 1);
-    let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--heartbeat", "0"]);
+    let (broker, producer) = Broker::with_topic(topic, 1);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--heartbeat", "0"]);
     (broker, producer, server)
 }
 

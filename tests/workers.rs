@@ -10,12 +10,8 @@ use std::time::Duration;
 
 #[test]
 fn many_streams_over_two_workers_get_everything() {
-    let broker = Broker::start();
-    broker.create_topic("spread", 4);
-    let producer = Producer::new(&broker.bootstrap());
-    let server = Zilla::new(free_port(), &broker.bootstrap())
-        .route(Route::any_topic())
-        .start(&["--workers", "2"]);
+    let (broker, producer) = Broker::with_topic("spread", 4);
+    let server = Zilla::any_topic(&broker.bootstrap()).start(&["--workers", "2"]);
     let before = produce_spread(&producer, "spread", 4, 3, "before");
     let urls: Vec<String> = (0..40).map(|_| server.url("/spread")).collect();
     let fleet = CurlFleet::open(&urls, 40);
@@ -33,9 +29,7 @@ fn many_streams_over_two_workers_get_everything() {
 /// `--workers 1` works too (everything on one thread).
 #[test]
 fn one_worker() {
-    let broker = Broker::start();
-    broker.create_topic("solo", 2);
-    let producer = Producer::new(&broker.bootstrap());
+    let (broker, producer) = Broker::with_topic("solo", 2);
     let server = Server::direct(&broker.bootstrap(), &["--workers", "1"]);
     let all = produce_spread(&producer, "solo", 2, 3, "v");
     let a = Sse::open(&server.url("/solo"));
@@ -95,13 +89,7 @@ fn one_worker_per_allowed_cpu_pinned_to_it() {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .start();
         let line = format!("1 workers pinned to CPUs {cpu} (allowed: {cpu})");
-        assert!(
-            server
-                .log_lines()
-                .wait_count(1, WAIT, |l| l.contains(&line)),
-            "taskset -c {cpu}: {}",
-            server.logs()
-        );
+        server.expect_log(&format!("taskset -c {cpu}"), |l| l.contains(&line));
         let logs = server.logs();
         assert!(!logs.contains("cannot pin"), "{logs}");
         // The workers start after the listeners are bound and logged.

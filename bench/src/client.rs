@@ -161,11 +161,7 @@ impl ClientArgs {
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let mut v = || {
-                it.next()
-                    .cloned()
-                    .ok_or_else(|| format!("{a} needs a value"))
-            };
+            let mut v = || crate::procs::flag_value(it.next(), a);
             let num = |s: String| {
                 s.parse::<u64>()
                     .map_err(|_| format!("{a}: not a number: {s}"))

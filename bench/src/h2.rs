@@ -2,7 +2,8 @@
 //! by prior knowledge on the cleartext port. Frames are read in place from one reusable read
 //! buffer and answered from one reusable write buffer (flushed once per read); DATA payloads go
 //! to the same SSE parser and sequence accounting as HTTP/1.1 ([`on_bytes`]), so nothing is
-//! allocated per event. Requests are HPACK literals without indexing and without Huffman;
+//! allocated per event. Requests are HPACK literals without indexing and without Huffman
+//! (encoded with the test kit's `h2wire` functions);
 //! responses are decoded with the workspace's HPACK decoder (its dynamic table must follow the
 //! server's even though only `:status` is looked at).
 //!
@@ -25,26 +26,17 @@ use crate::payload::mono_ns;
 
 /// SETTINGS_INITIAL_WINDOW_SIZE announced: what each stream may receive before credit returns.
 pub const STREAM_WINDOW: u32 = 1 << 20;
-const DEFAULT_WINDOW: u32 = 65_535;
+const DEFAULT_WINDOW: u32 = proto::h2::frame::DEFAULT_WINDOW_SIZE;
 
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const WINDOW_UPDATE: u8 = 0x8;
-const CONTINUATION: u8 = 0x9;
-
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const PADDED: u8 = 0x8;
-const PRIORITY: u8 = 0x20;
-
-const SETTINGS_ENABLE_PUSH: u16 = 0x2;
-const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
-const CANCEL: u32 = 0x8;
+use proto::h2::frame::flag::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY};
+use proto::h2::frame::kind::{
+    CONTINUATION, DATA, GOAWAY, HEADERS, PING, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+};
+use proto::h2::frame::setting::{
+    ENABLE_PUSH as SETTINGS_ENABLE_PUSH, INITIAL_WINDOW_SIZE as SETTINGS_INITIAL_WINDOW_SIZE,
+};
+use testkit::h2wire::code::CANCEL;
+use testkit::h2wire::hpack_str;
 
 /// Give up reopening a stream after this many consecutive non-200 answers.
 const MAX_FAILS: u32 = 5;
@@ -68,8 +60,7 @@ struct Sub {
 }
 
 fn frame_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
-    out.extend_from_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags]);
-    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    out.extend_from_slice(&testkit::h2wire::frame_head(len, kind, flags, stream));
 }
 
 fn window_update(out: &mut Vec<u8>, stream: u32, n: u32) {
@@ -82,28 +73,11 @@ fn rst_stream(out: &mut Vec<u8>, stream: u32, code: u32) {
     out.extend_from_slice(&code.to_be_bytes());
 }
 
-fn hpack_int(out: &mut Vec<u8>, first: u8, n: u8, v: usize) {
-    let max = (1usize << n) - 1;
-    if v < max {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    let mut v = v - max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
-}
-
 /// A literal field without indexing, new name, no Huffman.
 fn literal(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.push(0x00);
-    hpack_int(out, 0, 7, name.len());
-    out.extend_from_slice(name);
-    hpack_int(out, 0, 7, value.len());
-    out.extend_from_slice(value);
+    hpack_str(out, name);
+    hpack_str(out, value);
 }
 
 /// `GET path` on stream `id` (END_STREAM, END_HEADERS), with Last-Event-ID when resuming.

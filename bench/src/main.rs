@@ -711,7 +711,7 @@ fn one_run(env: &mut Env, run: &RunOf, kafka: &mut KafkaSide) -> Result<Option<V
         client_threads: o.client_threads,
         src_addrs: o.src_addrs,
         drain: Duration::from_millis(o.drain_ms),
-        settle: Duration::from_millis(if name == "idle" { 3000 } else { 1000 }),
+        settle: Duration::from_millis(if name == "idle" { 5000 } else { 1000 }),
         workers: o.workers,
         raw_burst_ms: o.raw_burst_ms,
         proto,

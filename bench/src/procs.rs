@@ -22,6 +22,11 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+/// The value after flag `name` on a command line, or the error naming the flag.
+pub fn flag_value(next: Option<&String>, name: &str) -> Result<String, String> {
+    next.cloned().ok_or_else(|| format!("{name} needs a value"))
+}
+
 /// SIGINT and SIGTERM set a flag that every wait of the harness checks.
 pub fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.

@@ -48,11 +48,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut workers = crate::net::cores();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut v = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{a} needs a value"))
-        };
+        let mut v = || crate::procs::flag_value(it.next(), a);
         match a.as_str() {
             "--listen" => listen = v()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--workers" => workers = v()?.parse().map_err(|e| format!("--workers: {e}"))?,

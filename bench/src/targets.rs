@@ -15,21 +15,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 use crate::procs::{check_interrupt, command, Proc};
-
-/// Finds a program on PATH, then in ~/.cargo/bin.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.push(PathBuf::from("/usr/sbin"));
-    if let Some(h) = std::env::var_os("CARGO_HOME") {
-        dirs.push(PathBuf::from(h).join("bin"));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(h).join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
+use testkit::{find_program, Filter, Route, Zilla};
 
 /// Waits until `addr` accepts a TCP connection, failing early if `proc` exits.
 pub fn wait_port(addr: SocketAddr, timeout: Duration, proc: &mut Proc) -> Result<(), String> {
@@ -224,83 +210,23 @@ pub fn server_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
 /// A zilla.yaml: `/{topic}` (or `/{topic}/{key}` with a key filter) to the Kafka cluster through
 /// the cache pair, plus a prometheus endpoint.
 pub fn zilla_yaml(port: u16, metrics_port: u16, kafka: &str, keyed: bool, http2: bool) -> String {
-    let (path, filters) = if keyed {
-        (
-            "/{topic}/{key}",
-            "          filters:\n            - key: ${params.key}\n",
-        )
+    let route = if keyed {
+        Route::new("/{topic}/{key}", "${params.topic}").filter(Filter::key("${params.key}"))
     } else {
-        ("/{topic}", "")
+        Route::any_topic()
     };
-    let h2_version = if http2 { "        - h2\n" } else { "" };
-    format!(
-        "name: bench
-telemetry:
-  exporters:
-    prom:
-      type: prometheus
-      options:
-        endpoints:
-          - scheme: http
-            port: {metrics_port}
-            path: /metrics
-bindings:
-  north_tcp_server:
-    type: tcp
-    kind: server
-    options:
-      host: 127.0.0.1
-      port:
-        - {port}
-    routes:
-      - when:
-          - port: {port}
-        exit: north_http_server
-  north_http_server:
-    type: http
-    kind: server
-    options:
-      versions:
-        - http/1.1
-{h2_version}    routes:
-      - when:
-          - headers:
-              :scheme: http
-              :path: /*
-        exit: north_sse_server
-  north_sse_server:
-    type: sse
-    kind: server
-    exit: north_sse_kafka_mapping
-  north_sse_kafka_mapping:
-    type: sse-kafka
-    kind: proxy
-    routes:
-      - when:
-          - path: {path}
-        exit: north_kafka_cache_client
-        with:
-          topic: ${{params.topic}}
-{filters}  north_kafka_cache_client:
-    type: kafka
-    kind: cache_client
-    exit: south_kafka_cache_server
-  south_kafka_cache_server:
-    type: kafka
-    kind: cache_server
-    exit: south_kafka_client
-  south_kafka_client:
-    type: kafka
-    kind: client
-    options:
-      servers:
-        - {kafka}
-    exit: south_tcp_client
-  south_tcp_client:
-    type: tcp
-    kind: client
-"
-    )
+    let versions: &[&str] = if http2 {
+        &["http/1.1", "h2"]
+    } else {
+        &["http/1.1"]
+    };
+    Zilla::new(port, kafka)
+        .named("bench")
+        .same_origin()
+        .versions(versions)
+        .route(route)
+        .prometheus(metrics_port)
+        .yaml()
 }
 
 pub struct Server {

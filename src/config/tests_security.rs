@@ -2,7 +2,8 @@
 //! `inline` guard, the 1.x `options.sasl`), the `tls` client binding and vault trust stores.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use testkit::secure::{openssl_in, self_signed};
 
 use super::plan::{KeySource, Plan, SaslMechanism};
 use super::tests::{chain, env, errors, plan};
@@ -178,47 +179,29 @@ fn make_ca(dir: &Path) -> (PathBuf, PathBuf) {
     let ca = dir.join("ca.pem");
     let key = dir.join("ca.key");
     let p12 = dir.join("trust.p12");
-    let ok = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ok(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
+    self_signed(
+        None,
         key.to_str().unwrap(),
-        "-out",
         ca.to_str().unwrap(),
-        "-days",
-        "2",
-        "-subj",
         "/CN=test-ca",
-    ]);
-    ok(&[
-        "pkcs12",
-        "-export",
-        "-nokeys",
-        "-in",
-        ca.to_str().unwrap(),
-        "-caname",
-        "kafka",
-        "-out",
-        p12.to_str().unwrap(),
-        "-passout",
-        "pass:generated",
-    ]);
+        &[],
+    );
+    openssl_in(
+        None,
+        &[
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-in",
+            ca.to_str().unwrap(),
+            "-caname",
+            "kafka",
+            "-out",
+            p12.to_str().unwrap(),
+            "-passout",
+            "pass:generated",
+        ],
+    );
     (ca, p12)
 }
 

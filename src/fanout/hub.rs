@@ -481,14 +481,15 @@ impl Hub {
         }
         self.reap_ended();
         let hb = self.settings.heartbeat_secs;
-        if hb > 0 {
-            for (_, s) in self.streams.iter() {
-                let mut io = s.io.borrow_mut();
-                if io.end.is_none() && io.pending() == 0 && self.now >= io.last_activity + hb {
-                    let now = self.now;
-                    io.push(b":\n\n", now);
-                    io.wake();
-                }
+        for (_, s) in self.streams.iter() {
+            let mut io = s.io.borrow_mut();
+            if hb > 0 && io.end.is_none() && io.pending() == 0 && self.now >= io.last_activity + hb
+            {
+                let now = self.now;
+                io.push(b":\n\n", now);
+                io.wake();
+            } else if io.wants_park(self.now) {
+                io.request_park();
             }
         }
         self.drop_idle_views();

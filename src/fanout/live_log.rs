@@ -3,8 +3,7 @@
 //! Every live stream of a group (same filters, same id template) receives the same bytes, so the
 //! fan-out encodes each record once into the group's log and every live stream keeps only a
 //! byte cursor into it. A stream's writer takes the bytes between its cursor and the head
-//! straight from the log's blocks (one `writev` on HTTP/1.1, one copy into the DATA frame on
-//! HTTP/2): the bytes exist once per worker however many streams read them, and a burst costs
+//! straight from the log's blocks (one `writev` of slices, on HTTP/1.1 and HTTP/2 alike): the bytes exist once per worker however many streams read them, and a burst costs
 //! the fan-out O(records + streams), not O(records x streams).
 //!
 //! A block holds the events one fetched chunk contributed to the group, with the end of each
@@ -235,31 +234,45 @@ impl LiveLog {
         pos
     }
 
-    /// Copies up to `max` bytes from `from` onto `out`, cutting anywhere (HTTP/2 frames);
-    /// returns the new position and, when the cut fell inside an event, that event's end.
-    pub fn copy_into(&self, from: u64, max: usize, out: &mut Vec<u8>) -> (u64, u64) {
+    /// Slices of up to `max` bytes from `from`, cutting anywhere (HTTP/2 frames), pushed onto
+    /// `parts`; returns the new position and the rest of the event the cut fell in, if it did
+    /// (an event lies within one block, so the rest is one slice).
+    pub fn cut(
+        &self,
+        from: u64,
+        max: usize,
+        parts: &mut impl FnMut(Slice),
+    ) -> (u64, Option<Slice>) {
         let limit = from.saturating_add(max as u64).min(self.head);
         let mut pos = from;
         let Some(first) = self.block_index(pos) else {
-            return (pos, pos);
+            return (pos, None);
         };
         for b in self.blocks.range(first..) {
             if pos >= limit {
                 break;
             }
             let end = limit.min(b.end());
-            out.extend_from_slice(&b.data[(pos - b.start) as usize..(end - b.start) as usize]);
+            parts(Slice {
+                block: b.clone(),
+                from: (pos - b.start) as usize,
+                to: (end - b.start) as usize,
+            });
             pos = end;
         }
-        // The end of the event the cut is in (pos itself when it is a boundary).
-        let event_end = match self.block_index(pos) {
+        let rest = match self.block_index(pos) {
             Some(i) if pos > self.blocks[i].start => {
                 let b = &self.blocks[i];
-                b.boundary_at_or_before(pos - 1, pos)
+                let event_end = b.boundary_at_or_before(pos - 1, pos);
+                (event_end > pos).then(|| Slice {
+                    block: b.clone(),
+                    from: (pos - b.start) as usize,
+                    to: (event_end - b.start) as usize,
+                })
             }
-            _ => pos,
+            _ => None,
         };
-        (pos, event_end)
+        (pos, rest)
     }
 }
 
@@ -332,14 +345,24 @@ mod tests {
     }
 
     #[test]
-    fn copy_cuts_anywhere_and_reports_the_event_end() {
+    fn cut_anywhere_and_reports_the_rest_of_the_event() {
         let mut log = LiveLog::default();
         append(&mut log, 0, &[(0, 0)], &[(0, b"aaaa"), (1, b"bbbb")]);
+        append(&mut log, 0, &[(0, 2)], &[(2, b"cc")]);
         let mut out = Vec::new();
-        assert_eq!(log.copy_into(0, 6, &mut out), (6, 8));
-        assert_eq!(out, b"aaaabb");
+        let (pos, rest) = log.cut(0, 6, &mut |s| out.extend_from_slice(s.bytes()));
+        assert_eq!((pos, out.as_slice()), (6, &b"aaaabb"[..]));
+        assert_eq!(rest.map(|r| r.bytes().to_vec()), Some(b"bb".to_vec()));
         out.clear();
-        assert_eq!(log.copy_into(0, 4, &mut out), (4, 4));
+        let (pos, rest) = log.cut(0, 4, &mut |s| out.extend_from_slice(s.bytes()));
+        assert_eq!((pos, rest.is_none()), (4, true));
+        out.clear();
+        // Across blocks, ending on the head.
+        let (pos, rest) = log.cut(6, 100, &mut |s| out.extend_from_slice(s.bytes()));
+        assert_eq!(
+            (pos, out.as_slice(), rest.is_none()),
+            (10, &b"bbcc"[..], true)
+        );
     }
 
     #[test]

@@ -79,6 +79,16 @@ struct LiveCursor {
     pos: u64,
 }
 
+/// A piece of an HTTP/2 DATA frame's payload, handed to the writer's batch.
+pub enum Part<'a> {
+    /// Bytes of the group's log, written from the log's block.
+    Log(Slice),
+    /// The stream's whole private buffer (give it back with `give_buffer` once written).
+    Buffer(Vec<u8>),
+    /// Bytes to copy (part of a private buffer a flow-control window cut).
+    Copy(&'a [u8]),
+}
+
 /// What the HTTP/1.1 writer writes next.
 pub enum Take {
     /// Private bytes, framed, from `.1` on; give the buffer back with `give_buffer`.
@@ -93,8 +103,13 @@ pub struct StreamIo {
     /// reserved for the chunk-size line, filled in by `take`. Always written before the
     /// bytes of the live log.
     out: Vec<u8>,
-    /// Bytes taken by the writer and not yet reported written (`written`).
+    /// Bytes taken by the writer and not yet reported written (`written`; HTTP/1.1).
     in_flight: usize,
+    /// Private bytes already taken into DATA frames (HTTP/2, when a window cut the buffer).
+    sent: usize,
+    /// The rest of a live event that an HTTP/2 frame cut (written before anything else, so the
+    /// live cursor always sits on an event boundary).
+    tail: Option<Slice>,
     /// Set while the stream is live: its cursor in the group's shared log.
     live: Option<LiveCursor>,
     chunked: bool,
@@ -110,7 +125,19 @@ pub struct StreamIo {
     pub full: bool,
     /// The HTTP/1.1 socket, shut down to abort a write the client never takes.
     pub abort_fd: Option<std::os::fd::RawFd>,
+    /// The writer may park when idle (HTTP/1.1; an HTTP/2 connection's writer serves many).
+    pub parkable: bool,
+    /// The fan-out asked the idle writer to park (`wants_park`).
+    park_wanted: bool,
+    /// A parked writer: its task ended and its state waits here, and the next wake starts it
+    /// again. An idle stream then costs this small box instead of a writer future.
+    resume: Option<Box<dyn FnOnce()>>,
 }
+
+/// Seconds without a write after which an idle HTTP/1.1 writer parks (its task ends; its
+/// state moves into a small box in the stream). Streams that are fed keep their task, so a
+/// writer is respawned at most once per idle period, not once per burst.
+pub const PARK_IDLE_SECS: u64 = 2;
 
 pub type SharedIo = Rc<RefCell<StreamIo>>;
 
@@ -119,6 +146,8 @@ impl StreamIo {
         Rc::new(RefCell::new(StreamIo {
             out: Vec::new(),
             in_flight: 0,
+            sent: 0,
+            tail: None,
             live: None,
             chunked,
             budget,
@@ -128,6 +157,9 @@ impl StreamIo {
             last_drain: now,
             full: false,
             abort_fd: None,
+            parkable: false,
+            park_wanted: false,
+            resume: None,
         }))
     }
 
@@ -141,7 +173,11 @@ impl StreamIo {
 
     /// Private bytes waiting to be written.
     pub fn private_pending(&self) -> usize {
-        self.out.len().saturating_sub(self.prefix_len())
+        self.out.len().saturating_sub(self.prefix_len() + self.sent)
+    }
+
+    fn tail_pending(&self) -> usize {
+        self.tail.as_ref().map_or(0, |t| t.to - t.from)
     }
 
     /// Bytes of the live log between the cursor and the head (0 when not live).
@@ -153,7 +189,7 @@ impl StreamIo {
 
     /// Bytes waiting to be written, private and live.
     pub fn pending(&self) -> usize {
-        self.private_pending() + self.live_pending()
+        self.tail_pending() + self.private_pending() + self.live_pending()
     }
 
     pub fn budget(&self) -> usize {
@@ -247,10 +283,43 @@ impl StreamIo {
         }
     }
 
+    /// Wakes the writer, or starts a parked one again.
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
+        } else if let Some(resume) = self.resume.take() {
+            resume();
         }
+    }
+
+    /// Whether the writer is waiting with nothing to write and has been idle long enough to
+    /// park (`now`: the coarse tick).
+    pub fn wants_park(&self, now: u64) -> bool {
+        self.parkable
+            && !self.park_wanted
+            && self.waker.is_some()
+            && self.end.is_none()
+            && self.pending() == 0
+            && now >= self.last_drain.max(self.last_activity) + PARK_IDLE_SECS
+    }
+
+    /// Asks the idle writer to park (it sees `take_park` on its wake-up).
+    pub fn request_park(&mut self) {
+        self.park_wanted = true;
+        self.wake();
+    }
+
+    /// Writer side: whether to park now (asked to, and still nothing to write).
+    pub fn take_park(&mut self) -> bool {
+        let park = self.park_wanted && self.pending() == 0 && self.end.is_none();
+        self.park_wanted = false;
+        park
+    }
+
+    /// Writer side: parks, leaving `resume` (which starts the writer again) for the next wake.
+    pub fn park(&mut self, resume: Box<dyn FnOnce()>) {
+        self.waker = None;
+        self.resume = Some(resume);
     }
 
     pub fn finish(&mut self, reason: EndReason) {
@@ -260,48 +329,47 @@ impl StreamIo {
         self.wake();
     }
 
-    /// HTTP/2 writer side: moves up to `max` pending bytes (private first, then live) to the
-    /// end of `out` (the connection's write buffer, after the DATA frame header) and returns
-    /// how many; with nothing pending, registers the writer's waker and returns 0. A cut inside
-    /// a live event moves the rest of that event to the private buffer, so the live cursor
+    /// HTTP/2 writer side: hands exactly `min(max, pending)` bytes to `sink` (the rest of a cut
+    /// event, then private bytes, then live bytes) and returns how many; with nothing pending,
+    /// registers the writer's waker and returns 0. Nothing is copied but a window-cut piece of
+    /// a private buffer: live bytes go as slices of the group's log, a private buffer whole. A
+    /// cut inside a live event keeps the rest of that event as `tail`, so the live cursor
     /// always stays on an event boundary.
-    pub fn take_into(&mut self, max: usize, out: &mut Vec<u8>, waker: &Waker, now: u64) -> usize {
+    pub fn take_frame(
+        &mut self,
+        max: usize,
+        sink: &mut impl FnMut(Part<'_>),
+        waker: &Waker,
+        now: u64,
+    ) -> usize {
         debug_assert!(!self.chunked);
-        let mut taken = self.out.len().min(max);
-        if taken > 0 {
-            out.extend_from_slice(&self.out[..taken]);
-            add_private(-(taken as isize));
-            self.last_drain = now;
-            if taken == self.out.len() {
-                give_buffer(std::mem::take(&mut self.out));
+        let mut taken = self.take_tail(max, sink);
+        let private = self.private_pending();
+        if taken < max && private > 0 {
+            let n = private.min(max - taken);
+            if n == private && self.sent == 0 {
+                sink(Part::Buffer(std::mem::take(&mut self.out)));
             } else {
-                // Rare: a window smaller than the private bytes (a catch-up fill, a file).
-                self.out.drain(..taken);
-                return taken;
-            }
-        }
-        let room = max - taken;
-        let cut = match self.live.as_mut() {
-            Some(cursor) if room > 0 => {
-                let log = cursor.log.borrow();
-                let (pos, event_end) = log.copy_into(cursor.pos, room, out);
-                taken += (pos - cursor.pos) as usize;
-                let mut tail = None;
-                if event_end > pos {
-                    // Keep the cursor on an event boundary: the rest of the event goes private.
-                    let mut rest = take_buffer();
-                    log.copy_into(pos, (event_end - pos) as usize, &mut rest);
-                    tail = Some(rest);
+                // Rare: a window smaller than the private bytes (a catch-up fill).
+                sink(Part::Copy(&self.out[self.sent..self.sent + n]));
+                self.sent += n;
+                if self.sent == self.out.len() {
+                    give_buffer(std::mem::take(&mut self.out));
+                    self.sent = 0;
                 }
-                drop(log);
-                cursor.pos = event_end;
-                tail
             }
-            _ => None,
-        };
-        if let Some(rest) = cut {
-            add_private(rest.len() as isize);
-            self.out = rest;
+            add_private(-(n as isize));
+            taken += n;
+        }
+        if taken < max && self.private_pending() == 0 && self.tail.is_none() {
+            if let Some(cursor) = self.live.as_mut() {
+                let log = cursor.log.borrow();
+                let (pos, rest) = log.cut(cursor.pos, max - taken, &mut |s| sink(Part::Log(s)));
+                taken += (pos - cursor.pos) as usize;
+                cursor.pos = rest.as_ref().map_or(pos, |r| pos + (r.to - r.from) as u64);
+                drop(log);
+                self.tail = rest;
+            }
         }
         if taken == 0 {
             self.register(waker);
@@ -309,6 +377,30 @@ impl StreamIo {
             self.last_drain = now;
         }
         taken
+    }
+
+    /// The first `max` bytes of the cut event's rest, if there is one.
+    fn take_tail(&mut self, max: usize, sink: &mut impl FnMut(Part<'_>)) -> usize {
+        let Some(tail) = self.tail.as_mut() else {
+            return 0;
+        };
+        let n = (tail.to - tail.from).min(max);
+        if n == 0 {
+            return 0;
+        }
+        if n == tail.to - tail.from {
+            if let Some(whole) = self.tail.take() {
+                sink(Part::Log(whole));
+            }
+        } else {
+            sink(Part::Log(Slice {
+                block: tail.block.clone(),
+                from: tail.from,
+                to: tail.from + n,
+            }));
+            tail.from += n;
+        }
+        n
     }
 
     /// HTTP/1.1 writer side: what to write next (private bytes first, framed with the
@@ -505,5 +597,107 @@ unsafe impl monoio::buf::IoVecBuf for Gather {
 
     fn read_iovec_len(&self) -> usize {
         self.iovecs.len() - self.first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::live_log::LiveLog;
+
+    fn noop_waker() -> Waker {
+        Waker::noop().clone()
+    }
+
+    /// Everything `take_frame` hands over, as bytes.
+    fn frame(io: &mut StreamIo, max: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let n = io.take_frame(
+            max,
+            &mut |p| match p {
+                Part::Log(s) => got.extend_from_slice(s.bytes()),
+                Part::Buffer(b) => got.extend_from_slice(&b),
+                Part::Copy(b) => got.extend_from_slice(b),
+            },
+            &noop_waker(),
+            0,
+        );
+        assert_eq!(n, got.len());
+        got
+    }
+
+    #[test]
+    fn http2_frames_cut_events_anywhere_and_keep_the_cursor_on_a_boundary() {
+        let log = LiveLog::new_shared();
+        let io = StreamIo::new(false, 1 << 20, 0);
+        let mut io = io.borrow_mut();
+        io.join_live(&log, 0);
+        {
+            let mut l = log.borrow_mut();
+            let mut open = l.open(&[(0, 0)], 0);
+            for (i, e) in [&b"data:aaaa\n\n"[..], b"data:bb\n\n"].iter().enumerate() {
+                open.buffer().extend_from_slice(e);
+                open.event_written(i as i64);
+            }
+            l.commit(open);
+        }
+        // A heartbeat pushed before the frame goes first; then 7-byte frames cut the events.
+        assert!(io.push(b":\n\n", 0));
+        let mut wire = Vec::new();
+        let mut boundaries = Vec::new();
+        while io.pending() > 0 {
+            wire.extend(frame(&mut io, 7));
+            boundaries.push(io.live_pos());
+            // A private push while a cut event's rest is pending goes after that rest.
+            if wire.len() == 7 + 7 {
+                assert!(io.push(b":x\n\n", 0));
+            }
+        }
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            ":\n\ndata:aaaa\n\n:x\n\ndata:bb\n\n"
+        );
+        // The cursor only ever stands at the end of a whole event.
+        assert!(boundaries.iter().all(|p| matches!(p, Some(0 | 11 | 20))));
+        assert_eq!(frame(&mut io, 7), b"");
+    }
+
+    #[test]
+    fn an_idle_writer_parks_and_the_next_wake_resumes_it() {
+        use std::cell::Cell;
+        let io = StreamIo::new(true, 1 << 20, 0);
+        let mut s = io.borrow_mut();
+        // An HTTP/2 stream (not parkable) never parks.
+        s.register(&noop_waker());
+        assert!(!s.wants_park(100));
+        s.parkable = true;
+        assert!(
+            !s.wants_park(PARK_IDLE_SECS - 1),
+            "parks only after the idle time"
+        );
+        assert!(s.wants_park(PARK_IDLE_SECS));
+        // Pending bytes keep the writer: asked to park, it writes instead.
+        s.request_park();
+        assert!(s.push(b":\n\n", PARK_IDLE_SECS));
+        assert!(!s.take_park());
+        assert!(!s.wants_park(PARK_IDLE_SECS), "pending bytes");
+        let Some(Take::Private(buf, _)) = s.take(&noop_waker(), PARK_IDLE_SECS, 1024) else {
+            panic!("the heartbeat is pending");
+        };
+        give_buffer(buf);
+        s.written();
+        let later = 2 * PARK_IDLE_SECS;
+        // The writer finds nothing more and waits (its waker registered).
+        assert!(s.take(&noop_waker(), PARK_IDLE_SECS, 1024).is_none());
+        assert!(s.wants_park(later));
+        s.request_park();
+        assert!(s.take_park());
+        let resumed = Rc::new(Cell::new(0));
+        let r = resumed.clone();
+        s.park(Box::new(move || r.set(r.get() + 1)));
+        assert!(!s.wants_park(later * 2), "a parked writer has no waker");
+        s.wake();
+        s.wake();
+        assert_eq!(resumed.get(), 1, "one wake resumes it, once");
     }
 }

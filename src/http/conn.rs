@@ -321,15 +321,64 @@ async fn stream_sse<S: Transport>(
     let (reader, writer) = stream.into_split();
     monoio::spawn(watch_close(reader, io.clone()));
     // The writer is a task of its own too: the opening phase's state is freed.
-    monoio::spawn(async move {
-        let mut writer = Writer::new(writer, io.clone(), fd);
-        write_stream(&mut writer.half, &io, &hub, key, chunked, head).await;
-        hub.borrow_mut().close_stream(key);
-        flush(&hub);
-        drop(held);
-        // Dropping it wakes the close watcher, so both halves drop and the socket closes.
-        drop(writer);
-    });
+    let writer = SseWriter {
+        writer: Writer::new(writer, io, fd),
+        hub,
+        key,
+        chunked,
+        held,
+    };
+    monoio::spawn(run_writer(writer, Some(Take::Private(head, 0))));
+}
+
+/// What an SSE stream's writer holds between writes: all of it while its task runs, and all
+/// of it again in a small box inside the stream when it parks.
+struct SseWriter<S: Transport> {
+    writer: Writer<S>,
+    hub: SharedHub,
+    key: StreamKey,
+    chunked: bool,
+    held: (Ticket, Option<Open>),
+}
+
+/// How a writer task ended.
+enum Outcome {
+    /// The stream ended: release it.
+    Ended,
+    /// Idle: the state parks in the stream and the next wake starts a new task.
+    Park,
+}
+
+/// The writer task of an open SSE stream: writes `first`, then whatever the fan-out appends,
+/// until the stream ends or the writer parks.
+async fn run_writer<S: Transport>(mut w: SseWriter<S>, first: Option<Take>) {
+    match write_stream(&mut w, first).await {
+        Outcome::Park => park(w),
+        Outcome::Ended => {
+            let SseWriter {
+                writer,
+                hub,
+                key,
+                held,
+                ..
+            } = w;
+            hub.borrow_mut().close_stream(key);
+            flush(&hub);
+            drop(held);
+            // Dropping it wakes the close watcher, so both halves drop and the socket closes.
+            drop(writer);
+        }
+    }
+}
+
+/// Leaves the writer's state in its stream; the stream's next wake (bytes, its end) spawns
+/// the writer again. The stream holds the box and the box the stream until then: the end of
+/// a stream always wakes it (`StreamIo::finish`), which ends the cycle.
+fn park<S: Transport>(w: SseWriter<S>) {
+    let io = w.writer.io.clone();
+    io.borrow_mut().park(Box::new(move || {
+        monoio::spawn(run_writer(w, None));
+    }));
 }
 
 /// The write half of an SSE connection, holding its socket open. The stream's `abort_fd` (the
@@ -345,7 +394,11 @@ struct Writer<S: Transport> {
 
 impl<S: Transport> Writer<S> {
     fn new(half: OwnedWriteHalf<S>, io: SharedIo, fd: RawFd) -> Self {
-        io.borrow_mut().abort_fd = Some(fd);
+        {
+            let mut s = io.borrow_mut();
+            s.abort_fd = Some(fd);
+            s.parkable = true;
+        }
         Writer { half, io, fd }
     }
 }
@@ -381,45 +434,55 @@ fn response_head(plan: &super::sse::SsePlan, cors: &[(&'static str, Vec<u8>)]) -
 /// Most live bytes one write takes (whole events; at least one).
 const WRITE_MAX: usize = 256 * 1024;
 
-/// The writer loop: the head first, then at each wake-up everything pending in one write
-/// (private bytes, or the live log's bytes as one `writev` straight from its blocks), then the
-/// last chunk on a graceful end.
-async fn write_stream<S: Transport>(
-    writer: &mut OwnedWriteHalf<S>,
-    io: &SharedIo,
-    hub: &SharedHub,
-    key: StreamKey,
-    chunked: bool,
-    head: Vec<u8>,
-) {
+/// What the writer does after a wake-up.
+enum Wanted {
+    Write(Take),
+    Park,
+    End,
+}
+
+/// The writer loop: `next` first (the head, when the stream opens), then at each wake-up
+/// everything pending in one write (private bytes, or the live log's bytes as one `writev`
+/// straight from its blocks), then the last chunk on a graceful end. Returns when the stream
+/// ended or the fan-out asked the idle writer to park.
+async fn write_stream<S: Transport>(w: &mut SseWriter<S>, mut next: Option<Take>) -> Outcome {
+    let SseWriter {
+        writer,
+        hub,
+        key,
+        chunked,
+        ..
+    } = w;
+    let io = &writer.io;
     let metrics = hub.borrow().metrics.clone();
-    let mut next = Some(Take::Private(head, 0));
     let mut finished = false;
-    while let Some(take) = next.take() {
-        let res = match take {
-            Take::Private(buf, start) => {
-                metrics.bytes_sent.add((buf.len() - start) as u64);
-                let (res, back) = writer.write_all(buf.slice(start..)).await;
-                give_buffer(back.into_inner());
-                res.map(|_| ())
+    loop {
+        if let Some(take) = next.take() {
+            let res = match take {
+                Take::Private(buf, start) => {
+                    metrics.bytes_sent.add((buf.len() - start) as u64);
+                    let (res, back) = writer.half.write_all(buf.slice(start..)).await;
+                    give_buffer(back.into_inner());
+                    res.map(|_| ())
+                }
+                Take::Live(gather) => {
+                    metrics.bytes_sent.add(gather.total_len() as u64);
+                    let (res, gather) = write_gather(&mut writer.half, gather).await;
+                    give_gather(gather);
+                    res
+                }
+            };
+            io.borrow_mut().written();
+            if res.is_err() {
+                io.borrow_mut().finish(EndReason::Client);
+                return Outcome::Ended;
             }
-            Take::Live(gather) => {
-                metrics.bytes_sent.add(gather.total_len() as u64);
-                let (res, gather) = write_gather(writer, gather).await;
-                give_gather(gather);
-                res
+            if finished {
+                return Outcome::Ended;
             }
-        };
-        io.borrow_mut().written();
-        if res.is_err() {
-            io.borrow_mut().finish(EndReason::Client);
-            return;
+            hub.borrow_mut().on_drained(*key);
+            flush(hub);
         }
-        if finished {
-            return;
-        }
-        hub.borrow_mut().on_drained(key);
-        flush(hub);
         let now = hub.borrow().now;
         let wanted = poll_fn(|cx| {
             let mut s = io.borrow_mut();
@@ -429,27 +492,30 @@ async fn write_stream<S: Transport>(
                     EndReason::Client | EndReason::Budget | EndReason::Upstream | EndReason::Expiry
                 )
             ) {
-                return Poll::Ready(None);
+                return Poll::Ready(Wanted::End);
             }
             if let Some(taken) = s.take(cx.waker(), now, WRITE_MAX) {
-                return Poll::Ready(Some(taken));
+                return Poll::Ready(Wanted::Write(taken));
             }
             if s.end.is_some() {
-                Poll::Ready(None)
+                Poll::Ready(Wanted::End)
+            } else if s.take_park() {
+                Poll::Ready(Wanted::Park)
             } else {
                 Poll::Pending
             }
         })
         .await;
         next = match wanted {
-            Some(taken) => Some(taken),
-            None if chunked && io.borrow().end == Some(EndReason::Shutdown) => {
+            Wanted::Write(taken) => Some(taken),
+            Wanted::Park => return Outcome::Park,
+            Wanted::End if *chunked && io.borrow().end == Some(EndReason::Shutdown) => {
                 finished = true;
                 let mut last = take_buffer();
                 last.extend_from_slice(LAST_CHUNK);
                 Some(Take::Private(last, 0))
             }
-            None => None,
+            Wanted::End => return Outcome::Ended,
         };
     }
 }
@@ -489,5 +555,69 @@ async fn watch_close<S: Transport>(mut reader: OwnedReadHalf<S>, io: SharedIo) {
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an open SSE stream's two tasks cost while it idles: their futures live for the
+    /// stream's life (`cargo test --bin sse-kafka idle_task_sizes -- --nocapture`).
+    #[test]
+    fn idle_task_sizes() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let client = monoio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect");
+            let (reader, writer) = client.into_split();
+            let io = crate::fanout::stream_io::StreamIo::new(true, 1 << 20, 0);
+            let watch = watch_close(reader, io.clone());
+            let hub = crate::fanout::hub::Hub::new(
+                0,
+                crate::fanout::message::Mesh::new(1),
+                Vec::new(),
+                Default::default(),
+                crate::metrics::Registry::new(1),
+                Default::default(),
+            );
+            let admission = Admission::new(super::super::admission::Limits {
+                max_streams: 0,
+                max_streams_per_ip: 0,
+                shed_retry_ms: 0,
+            });
+            let ticket = admission
+                .admit("127.0.0.1".parse().expect("ip"))
+                .expect("ticket");
+            let key = StreamKey {
+                slot: 0,
+                generation: 0,
+            };
+            let sse = SseWriter {
+                writer: Writer::new(writer, io.clone(), 0),
+                hub,
+                key,
+                chunked: true,
+                held: (ticket, None),
+            };
+            let parked = std::mem::size_of::<SseWriter<monoio::net::TcpStream>>();
+            let w = run_writer(sse, None);
+            let io_size = std::mem::size_of::<crate::fanout::stream_io::StreamIo>();
+            println!(
+                "watch_close future {} B, writer future {} B, parked writer {} B, StreamIo {} B",
+                std::mem::size_of_val(&watch),
+                std::mem::size_of_val(&w),
+                parked,
+                io_size
+            );
+            std::mem::forget(w);
+            std::mem::forget(watch);
+        });
     }
 }

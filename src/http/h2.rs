@@ -1,8 +1,10 @@
 //! One HTTP/2 connection: the sans-io `proto::h2::H2Conn` driven by two tasks. The reader feeds
 //! it socket bytes and acts on its events (requests, resets, window updates); the writer, at
-//! each wake-up, gathers control frames and, for every stream with pending event bytes, one DATA
-//! frame as large as the flow-control windows allow, and writes them all in one call. Events
-//! that piled up for a stream are thereby coalesced into one frame, never a flood of small ones.
+//! each wake-up, gathers control frames and, for every stream with pending event bytes, DATA
+//! frames as large as the flow-control windows allow, and writes them all with one `writev`
+//! (`h2_batch`): frame headers are the only bytes it copies; payloads point into the group's
+//! shared live log, a stream's private buffer or a file's body. Events that piled up for a
+//! stream are thereby coalesced into large frames, never a flood of small ones.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,30 +15,50 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
+use bytes::Bytes;
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, OwnedReadHalf, OwnedWriteHalf};
 use proto::h2::{ErrorCode, Event, H2Conn};
 
 use super::admission::{Admission, Refused, Ticket};
 use super::exchange::{decide, Action, Cors};
+use super::h2_batch::{Batch, Borrowed};
 use super::Transport;
 use crate::config::plan::HttpService;
 use crate::fanout::hub::{flush, OpenError, SharedHub};
 use crate::fanout::message::StreamKey;
-use crate::fanout::stream_io::{give_buffer, take_buffer, EndReason, SharedIo, StreamIo};
+use crate::fanout::stream_io::{EndReason, Part, SharedIo};
 use crate::fanout::view::open_stream;
 
 /// Index of HTTP/2 in `metrics::HTTP_VERSIONS`.
 const VERSION: usize = 1;
 
 /// A response body being sent on one stream: an SSE stream fed by the fan-out, or a file.
-struct Body {
-    io: SharedIo,
-    /// The fan-out stream behind an SSE response (`None` for files).
-    key: Option<StreamKey>,
-    _ticket: Option<Ticket>,
-    /// End the stream (END_STREAM) once the pending bytes are written (files).
-    end_when_drained: bool,
+enum Body {
+    Sse {
+        io: SharedIo,
+        /// The fan-out stream behind the response.
+        key: StreamKey,
+        _ticket: Ticket,
+    },
+    /// A fixed body (a static file, a shed answer): sent, then END_STREAM.
+    Fixed { rest: Bytes },
+}
+
+impl Body {
+    fn key(&self) -> Option<StreamKey> {
+        match self {
+            Body::Sse { key, .. } => Some(*key),
+            Body::Fixed { .. } => None,
+        }
+    }
+
+    /// The fan-out side learns that the client went away.
+    fn client_gone(&self) {
+        if let Body::Sse { io, .. } = self {
+            io.borrow_mut().finish(EndReason::Client);
+        }
+    }
 }
 
 struct State {
@@ -98,9 +120,9 @@ pub async fn serve_h2<S: Transport>(
         let mut st = state.borrow_mut();
         st.closing = true;
         st.wake_writer();
-        let keys = st.bodies.values().filter_map(|b| b.key).collect();
+        let keys = st.bodies.values().filter_map(Body::key).collect();
         for b in st.bodies.values() {
-            b.io.borrow_mut().finish(EndReason::Client);
+            b.client_gone();
         }
         keys
     };
@@ -180,11 +202,11 @@ fn handle_events(
                         let (status, mut headers) = super::files::file_head(&file, not_modified);
                         headers.extend(cors);
                         let body = if status == 200 && !head_only {
-                            &file.body[..]
+                            file.body.clone()
                         } else {
-                            &[]
+                            Bytes::new()
                         };
-                        respond_file(state, id, status, &headers, body, hub)
+                        respond_fixed(state, id, status, &headers, body)
                     }
                     Action::Challenge(session) => {
                         if let Some(new) = session {
@@ -192,7 +214,7 @@ fn handle_events(
                                 .borrow()
                                 .bodies
                                 .values()
-                                .filter_map(|b| b.key)
+                                .filter_map(Body::key)
                                 .collect();
                             let mut h = hub.borrow_mut();
                             let extended =
@@ -208,7 +230,7 @@ fn handle_events(
                             // MAX_CONCURRENT_STREAMS).
                             hub.borrow().metrics.streams_shed[why.index()].inc();
                             let retry_ms = admission.limits().shed_retry_ms;
-                            respond_shed(state, id, plan.accepts_sse, retry_ms, &cors, hub);
+                            respond_shed(state, id, plan.accepts_sse, retry_ms, &cors);
                         }
                         Ok(ticket) => {
                             state.borrow_mut().opening.push(id);
@@ -232,8 +254,8 @@ fn handle_events(
                     st.bodies.remove(&stream_id)
                 };
                 if let Some(body) = body {
-                    body.io.borrow_mut().finish(EndReason::Client);
-                    if let Some(key) = body.key {
+                    body.client_gone();
+                    if let Some(key) = body.key() {
                         hub.borrow_mut().close_stream(key);
                         flush(hub);
                     }
@@ -257,14 +279,8 @@ fn respond_status(state: &Shared, id: u32, code: u16, cors: &Cors) {
     st.wake_writer();
 }
 
-fn respond_file(
-    state: &Shared,
-    id: u32,
-    status: u16,
-    headers: &Cors,
-    body: &[u8],
-    hub: &SharedHub,
-) {
+/// A response with a fixed body (shared, never copied), sent as flow control allows.
+fn respond_fixed(state: &Shared, id: u32, status: u16, headers: &Cors, body: Bytes) {
     let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
     let empty = body.is_empty();
     let mut st = state.borrow_mut();
@@ -273,37 +289,19 @@ fn respond_file(
         h2.send_headers(id, status, &headers, empty, out);
     }
     if !empty {
-        let now = hub.borrow().now;
-        let io = StreamIo::new(false, usize::MAX, now);
-        io.borrow_mut().push(body, now);
-        st.bodies.insert(
-            id,
-            Body {
-                io,
-                key: None,
-                _ticket: None,
-                end_when_drained: true,
-            },
-        );
+        st.bodies.insert(id, Body::Fixed { rest: body });
     }
     st.wake_writer();
 }
 
 /// A shed stream: `200` with a `retry:` line and END_STREAM for an EventSource, else `503` with
 /// `retry-after`.
-fn respond_shed(
-    state: &Shared,
-    id: u32,
-    accepts_sse: bool,
-    base_ms: u64,
-    cors: &Cors,
-    hub: &SharedHub,
-) {
+fn respond_shed(state: &Shared, id: u32, accepts_sse: bool, base_ms: u64, cors: &Cors) {
     let a = super::shed::answer(accepts_sse, base_ms);
     if a.status == 200 {
         let mut headers: Cors = vec![("content-type", b"text/event-stream".to_vec())];
         headers.extend(cors.iter().cloned());
-        respond_file(state, id, 200, &headers, &a.body, hub);
+        respond_fixed(state, id, 200, &headers, Bytes::from(a.body));
         return;
     }
     let mut headers: Vec<(&str, &[u8])> = vec![("content-length", b"0")];
@@ -346,11 +344,10 @@ async fn open_sse(
             }
             st.bodies.insert(
                 id,
-                Body {
+                Body::Sse {
                     io,
-                    key: Some(key),
-                    _ticket: Some(ticket),
-                    end_when_drained: false,
+                    key,
+                    _ticket: ticket,
                 },
             );
             st.wake_writer();
@@ -364,7 +361,7 @@ async fn open_sse(
             // The drain began while the topic's metadata was awaited: shed like a new request.
             drop(st);
             hub.borrow().metrics.streams_shed[Refused::Draining.index()].inc();
-            respond_shed(&state, id, accepts_sse, shed_retry_ms, &cors, &hub);
+            respond_shed(&state, id, accepts_sse, shed_retry_ms, &cors);
         }
         Err(e) if still_wanted => {
             let code = match e {
@@ -393,43 +390,39 @@ async fn write_loop<S: Transport>(
     metrics.connections_opened[VERSION].inc();
     let mut ended: Vec<Ended> = Vec::new();
     let mut drained: Vec<StreamKey> = Vec::new();
+    let mut batch = Batch::default();
     loop {
-        let batch = poll_fn(|cx| {
+        let more = poll_fn(|cx| {
             let (shutting_down, now) = {
                 let h = hub.borrow();
                 (h.shutting_down, h.now)
             };
             let mut st = state.borrow_mut();
-            let mut out = std::mem::take(&mut st.out);
-            if out.capacity() == 0 {
-                out = take_buffer();
-            }
-            gather(
-                &mut st,
-                &mut out,
-                cx.waker(),
-                &mut ended,
-                &mut drained,
-                shutting_down,
+            let mut turn = Turn {
+                batch: &mut batch,
+                waker: cx.waker(),
+                ended: &mut ended,
+                drained: &mut drained,
                 now,
-            );
-            if !out.is_empty() {
-                return Poll::Ready(Some(out));
+            };
+            gather(&mut st, &mut turn, shutting_down);
+            if !batch.is_empty() {
+                return Poll::Ready(true);
             }
-            give_buffer(out);
             if st.closing || (st.goaway_sent && st.bodies.is_empty() && st.opening.is_empty()) {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
             st.writer = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
         let mut failed = false;
-        let done = batch.is_none();
-        if let Some(out) = batch {
-            metrics.bytes_sent.add(out.len() as u64);
-            let (res, back) = writer.write_all(out).await;
-            give_buffer(back);
+        if more {
+            metrics.bytes_sent.add(batch.len() as u64);
+            batch.seal();
+            let (res, back) = write_batch(&mut writer, batch).await;
+            batch = back;
+            batch.clear();
             failed = res.is_err();
         }
         // Streams ended in this batch are released once their last frames are written (the
@@ -443,7 +436,7 @@ async fn write_loop<S: Transport>(
             hub.borrow_mut().on_drained(key);
         }
         flush(&hub);
-        if failed || done {
+        if failed || !more {
             break;
         }
     }
@@ -453,18 +446,42 @@ async fn write_loop<S: Transport>(
     super::socket::shutdown_both(&writer, fd);
 }
 
-/// Fills `out` with control frames, then a DATA frame per stream with pending bytes and window;
-/// ends streams whose fan-out side ended. Registers `waker` on idle streams.
-fn gather(
-    st: &mut State,
-    out: &mut Vec<u8>,
-    waker: &Waker,
-    ended: &mut Vec<Ended>,
-    drained: &mut Vec<StreamKey>,
-    shutting_down: bool,
+/// Writes a sealed batch whole (`writev` until every byte is on the socket).
+async fn write_batch<S: Transport>(
+    writer: &mut OwnedWriteHalf<S>,
+    mut batch: Batch,
+) -> (std::io::Result<()>, Batch) {
+    loop {
+        let (res, back) = writer.writev(batch).await;
+        batch = back;
+        match res {
+            Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), batch),
+            Ok(n) => {
+                if batch.advance(n) {
+                    return (Ok(()), batch);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), batch),
+        }
+    }
+}
+
+/// One writer wake-up: the batch being filled and what the wake-up ended or drained.
+struct Turn<'a> {
+    batch: &'a mut Batch,
+    waker: &'a Waker,
+    ended: &'a mut Vec<Ended>,
+    drained: &'a mut Vec<StreamKey>,
     now: u64,
-) {
-    st.h2.write_output(out);
+}
+
+/// Fills the batch with control frames, then DATA frames per stream with pending bytes and
+/// window; ends streams whose fan-out side ended. Registers the waker on idle streams.
+fn gather(st: &mut State, turn: &mut Turn<'_>, shutting_down: bool) {
+    let own = turn.batch.own();
+    own.append(&mut st.out);
+    st.h2.write_output(own);
     let State {
         h2,
         bodies,
@@ -472,67 +489,97 @@ fn gather(
         ..
     } = st;
     let mut finished: Vec<u32> = Vec::new();
-    for (&id, body) in bodies.iter() {
-        let mut io = body.io.borrow_mut();
-        match io.end {
-            Some(EndReason::Client) => {
-                finished.push(id);
-                continue;
-            }
-            Some(EndReason::Budget) => {
-                h2.reset_stream(id, ErrorCode::CANCEL, out);
-                finished.push(id);
-                continue;
-            }
-            Some(EndReason::Upstream) => {
-                h2.reset_stream(id, ErrorCode::INTERNAL_ERROR, out);
-                finished.push(id);
-                continue;
-            }
-            Some(EndReason::Expiry) => {
-                // The token expired unanswered: RST_STREAM(NO_ERROR), as the reference does.
-                h2.reset_stream(id, ErrorCode::NO_ERROR, out);
-                finished.push(id);
-                continue;
-            }
-            _ => {}
-        }
-        let had = io.pending();
-        // Woken on new bytes and on the stream's end, also while its window is closed.
-        io.register(waker);
-        loop {
-            let cap = h2.frame_capacity(id);
-            let n = cap.min(io.pending());
-            if n == 0 {
-                break;
-            }
-            let head = h2.data_frame_header(id, n, false);
-            out.extend_from_slice(&head);
-            io.take_into(n, out, waker, now);
-        }
-        if io.pending() == 0 {
-            // Nothing left: register for the next bytes, and end the stream if it is done.
-            io.take_into(0, out, waker, now);
-            let done = body.end_when_drained || io.end == Some(EndReason::Shutdown);
-            if done {
-                let head = h2.data_frame_header(id, 0, true);
-                out.extend_from_slice(&head);
-                finished.push(id);
-            } else if had > 0 {
-                if let Some(key) = body.key {
-                    drained.push(key);
-                }
-            }
+    for (&id, body) in bodies.iter_mut() {
+        let done = match body {
+            Body::Sse { io, key, .. } => sse_frames(h2, id, io, *key, turn),
+            Body::Fixed { rest } => fixed_frames(h2, id, rest, turn.batch),
+        };
+        if done {
+            finished.push(id);
         }
     }
     for id in finished {
         if let Some(body) = bodies.remove(&id) {
-            ended.push(Ended { key: body.key });
+            turn.ended.push(Ended { key: body.key() });
         }
     }
     if shutting_down && !*goaway_sent {
         let last = h2.last_stream_id();
-        h2.goaway(last, ErrorCode::NO_ERROR, out);
+        h2.goaway(last, ErrorCode::NO_ERROR, turn.batch.own());
         *goaway_sent = true;
+    }
+}
+
+/// DATA frames of an SSE stream as the windows allow, or its end; returns whether it ended.
+fn sse_frames(
+    h2: &mut H2Conn,
+    id: u32,
+    io: &SharedIo,
+    key: StreamKey,
+    turn: &mut Turn<'_>,
+) -> bool {
+    let mut io = io.borrow_mut();
+    let reset = match io.end {
+        Some(EndReason::Client) => return true,
+        Some(EndReason::Budget) => Some(ErrorCode::CANCEL),
+        Some(EndReason::Upstream) => Some(ErrorCode::INTERNAL_ERROR),
+        // The token expired unanswered: RST_STREAM(NO_ERROR), as the reference does.
+        Some(EndReason::Expiry) => Some(ErrorCode::NO_ERROR),
+        Some(EndReason::Shutdown) | None => None,
+    };
+    if let Some(code) = reset {
+        h2.reset_stream(id, code, turn.batch.own());
+        return true;
+    }
+    let had = io.pending();
+    // Woken on new bytes and on the stream's end, also while its window is closed.
+    io.register(turn.waker);
+    let batch = &mut *turn.batch;
+    let mut sink = |part: Part<'_>| match part {
+        Part::Log(s) => batch.push(Borrowed::Log(s)),
+        Part::Buffer(b) => batch.push(Borrowed::Buffer(b)),
+        Part::Copy(b) => batch.own().extend_from_slice(b),
+    };
+    loop {
+        let n = h2.frame_capacity(id).min(io.pending());
+        if n == 0 {
+            break;
+        }
+        let head = h2.data_frame_header(id, n, false);
+        sink(Part::Copy(&head[..]));
+        let taken = io.take_frame(n, &mut sink, turn.waker, turn.now);
+        debug_assert_eq!(taken, n, "a frame's payload is what its header says");
+    }
+    if io.pending() > 0 {
+        return false;
+    }
+    // Nothing left: register for the next bytes, and end the stream if it is done.
+    io.take_frame(0, &mut sink, turn.waker, turn.now);
+    if io.end == Some(EndReason::Shutdown) {
+        let head = h2.data_frame_header(id, 0, true);
+        sink(Part::Copy(&head[..]));
+        return true;
+    }
+    if had > 0 {
+        turn.drained.push(key);
+    }
+    false
+}
+
+/// DATA frames of a fixed body as the windows allow, END_STREAM on the last; returns whether
+/// the body is all sent.
+fn fixed_frames(h2: &mut H2Conn, id: u32, rest: &mut Bytes, batch: &mut Batch) -> bool {
+    loop {
+        let n = h2.frame_capacity(id).min(rest.len());
+        if n == 0 {
+            return false;
+        }
+        let last = n == rest.len();
+        let head = h2.data_frame_header(id, n, last);
+        batch.own().extend_from_slice(&head);
+        batch.push(Borrowed::Shared(rest.split_to(n)));
+        if last {
+            return true;
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod file_table;
 pub mod files;
 pub mod h2;
+pub mod h2_batch;
 pub mod head;
 pub mod health;
 pub mod http_date;

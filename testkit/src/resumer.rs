@@ -3,7 +3,8 @@
 //! given with `Last-Event-ID` set to the last id it saw. Used through a load balancer to prove
 //! that a client moving between instances loses and repeats nothing.
 
-use std::io::{Read, Write};
+use std::io::Read;
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,7 @@ fn read_once(
             Err(_) => return,
         }
         if !head_done {
-            let Some(end) = super::find(&buf, b"\r\n\r\n") else {
+            let Some(end) = crate::find(&buf, b"\r\n\r\n") else {
                 continue;
             };
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();

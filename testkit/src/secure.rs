@@ -6,9 +6,9 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    api_versions_ok, command, echo, find_program, free_port, kill_and_wait, tansu_bin,
-    wait_for_port, wait_until, Lines, Producer, WAIT,
+use crate::{
+    command, curl, find_program, free_port, kill_and_wait, spawn_with, tansu_broker_command,
+    tansu_cli, wait_for_port, wait_tansu_ready, Lines, Producer, Route, Server, Zilla,
 };
 
 /// A tansu broker on `sqlite://tansu.db` in its own directory; restartable with or without
@@ -49,60 +49,21 @@ impl SaslBroker {
     }
 
     fn tansu(&self, args: &[&str]) {
-        let out = command(tansu_bin())
-            .current_dir(self.dir.path())
-            .args(args)
-            .arg("--broker")
-            .arg(format!("tcp://{}", self.addr()))
-            .output()
-            .expect("run tansu");
-        assert!(
-            out.status.success(),
-            "tansu {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        tansu_cli(Some(self.dir.path()), &self.addr(), args);
     }
 
     fn run(&mut self, authentication: bool) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut cmd = command(tansu_bin());
-        cmd.current_dir(self.dir.path())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let addr = self.addr();
+        let mut cmd = tansu_broker_command(&addr, &addr, "sqlite://tansu.db");
+        cmd.current_dir(self.dir.path());
         if authentication {
             cmd.arg("--authentication");
         }
         let mut child = cmd.spawn().expect("spawn tansu");
-        self.log
-            .spawn_reader(child.stdout.take().unwrap(), echo("[tansu] "));
-        self.log
-            .spawn_reader(child.stderr.take().unwrap(), echo("[tansu] "));
-        self.child = Some(child);
-        let addr = self.addr();
-        let ready = wait_until(WAIT, || {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("tansu exited early ({status}):\n{}", self.log.text());
-            }
-            api_versions_ok(&addr)
-        });
-        assert!(
-            ready,
-            "tansu did not answer on {addr}:\n{}",
-            self.log.text()
-        );
+        self.log.read_child(&mut child, "[tansu] ");
+        // Kept first, so that a failed start is still killed on drop.
+        let child = self.child.insert(child);
+        wait_tansu_ready(child, &self.log, &addr);
     }
 
     fn stop(&mut self) {
@@ -147,12 +108,13 @@ pub struct TestCa {
     name: String,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = command("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
+/// Runs `openssl args` (in `dir` when given), failing the test with openssl's stderr.
+pub fn openssl_in(dir: Option<&Path>, args: &[&str]) {
+    let mut cmd = command("openssl");
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let out = cmd.args(args).output().expect("run openssl");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -160,30 +122,60 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+fn openssl(dir: &Path, args: &[&str]) {
+    openssl_in(Some(dir), args)
+}
+
+/// A self-signed P-256 certificate `cert` and its key `key` (paths relative to `dir` when
+/// given), subject `subj`, valid two days, with these `-addext` extensions.
+pub fn self_signed(dir: Option<&Path>, key: &str, cert: &str, subj: &str, exts: &[&str]) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-subj",
+        subj,
+    ];
+    for ext in exts {
+        args.extend(["-addext", ext]);
+    }
+    openssl_in(dir, &args);
+}
+
+/// A throwaway self-signed certificate for `localhost` and 127.0.0.1 in `dir`: (cert, key).
+pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("test-cert.pem");
+    let key = dir.join("test-key.pem");
+    self_signed(
+        None,
+        &key.to_string_lossy(),
+        &cert.to_string_lossy(),
+        "/CN=localhost",
+        &["subjectAltName=DNS:localhost,IP:127.0.0.1"],
+    );
+    (cert, key)
+}
+
 impl TestCa {
     /// `NAME.pem` / `NAME.key` in `dir`.
     pub fn new(dir: &Path, name: &str) -> TestCa {
-        openssl(
-            dir,
+        self_signed(
+            Some(dir),
+            &format!("{name}.key"),
+            &format!("{name}.pem"),
+            &format!("/CN={name}"),
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
                 "basicConstraints=critical,CA:TRUE",
-                "-addext",
                 "keyUsage=critical,keyCertSign,cRLSign",
             ],
         );
@@ -333,17 +325,13 @@ impl Haproxy {
             ),
         )
         .unwrap();
-        let mut child = command(haproxy_bin())
-            .args(["-db", "-f"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn haproxy");
+        let mut child = spawn_with(
+            command(haproxy_bin()).args(["-db", "-f"]).arg(&cfg),
+            Stdio::piped(),
+            Stdio::piped(),
+        );
         let log = Arc::new(Lines::default());
-        log.spawn_reader(child.stdout.take().unwrap(), echo("[haproxy] "));
-        log.spawn_reader(child.stderr.take().unwrap(), echo("[haproxy] "));
+        log.read_child(&mut child, "[haproxy] ");
         let up = wait_for_port(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
         assert!(up, "haproxy did not listen on {port}:\n{}", log.text());
         Haproxy { child, port, log }
@@ -377,60 +365,27 @@ pub fn secured_yaml(
     more_bindings: &str,
     prometheus: Option<u16>,
 ) -> String {
-    let telemetry = match prometheus {
-        Some(p) => format!(
-            "telemetry:\n  exporters:\n    prom:\n      type: prometheus\n      options:\n        endpoints:\n          - scheme: http\n            port: {p}\n            path: /metrics\n"
-        ),
-        None => String::new(),
-    };
-    format!(
-        "name: secured
-{top}
-bindings:
-  north_tcp_server:
-    type: tcp
-    kind: server
-    options:
-      host: 127.0.0.1
-      port: {port}
-    exit: north_http_server
-  north_http_server:
-    type: http
-    kind: server
-    exit: north_sse_server
-  north_sse_server:
-    type: sse
-    kind: server
-    exit: north_sse_kafka_mapping
-  north_sse_kafka_mapping:
-    type: sse-kafka
-    kind: proxy
-    routes:
-      - when:
-          - path: /{{topic}}
-        exit: north_kafka_cache_client
-        with:
-          topic: ${{params.topic}}
-  north_kafka_cache_client:
-    type: kafka
-    kind: cache_client
-    exit: south_kafka_cache_server
-  south_kafka_cache_server:
-    type: kafka
-    kind: cache_server
-    exit: south_kafka_client
-  south_kafka_client:
-    type: kafka
-    kind: client
-    options:
-      servers:
-        - {servers}
-{client_options}
-    exit: {exit}
-{more_bindings}
-  south_tcp_client:
-    type: tcp
-    kind: client
-{telemetry}"
-    )
+    let mut z = Zilla::new(port, servers)
+        .named("secured")
+        .versions(&[])
+        .same_origin()
+        .route(Route::any_topic())
+        .section(top)
+        .kafka_options(client_options)
+        .kafka_exit(exit)
+        .more_bindings(more_bindings);
+    if let Some(p) = prometheus {
+        z = z.prometheus(p);
+    }
+    z.yaml()
+}
+
+/// A new stream on `server`'s `/events` is refused with 503 (its Kafka connection cannot be
+/// made), within curl's 20 s.
+pub fn assert_stream_refused(server: &Server) {
+    let r = curl(
+        &server.url("/events"),
+        &["-H", "Accept: text/event-stream", "-m", "20"],
+    );
+    assert_eq!(r.status, 503, "{}", server.logs());
 }

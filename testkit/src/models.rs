@@ -8,13 +8,15 @@
 //! does (`{"schema": "..."}` and `{"subject", "version", "id", "schema"}`), 404 otherwise. It
 //! counts requests so tests can check schemas are cached by id.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufRead;
+use std::io::BufReader;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{q, Zilla};
+use crate::{q, Zilla};
 
 /// One registered schema.
 #[derive(Clone)]

@@ -6,47 +6,43 @@
 //! Also: a throwaway self-signed certificate (openssl) and the resident memory of a process.
 //!
 //! Requests are encoded here, independently of the server: literals without indexing, no
-//! Huffman (or, for the bomb, a literal with incremental indexing and indexed references).
+//! Huffman (or, for the bomb, a literal with incremental indexing and indexed references). This
+//! HPACK encoder is the oracle for the server's decoder, so it deliberately does not use
+//! proto's `hpack` module: a shared bug would cancel out. The other raw HTTP/2 clients (the
+//! tests' [`crate::h2::Client`] and the bench's HTTP/2 mode) encode with these functions too.
 
-use super::*;
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::*;
 
 // Frame types, flags, SETTINGS identifiers and the preface: the constants of the server's own
 // sans-io HTTP/2 code (the client writes its frames by hand, but names them the same way).
 pub use proto::h2::frame::{flag, kind, setting};
+use proto::h2::frame::{FrameHeader, HEADER_LEN};
 pub use proto::h2::PREFACE;
 
-/// Error codes (RFC 9113 §7).
+/// Error codes (RFC 9113 §7) as plain numbers, named by proto's [`ErrorCode`].
 pub mod code {
-    pub const NO_ERROR: u32 = 0x0;
-    pub const PROTOCOL_ERROR: u32 = 0x1;
-    pub const INTERNAL_ERROR: u32 = 0x2;
-    pub const FLOW_CONTROL_ERROR: u32 = 0x3;
-    pub const STREAM_CLOSED: u32 = 0x5;
-    pub const FRAME_SIZE_ERROR: u32 = 0x6;
-    pub const REFUSED_STREAM: u32 = 0x7;
-    pub const CANCEL: u32 = 0x8;
-    pub const COMPRESSION_ERROR: u32 = 0x9;
-    pub const ENHANCE_YOUR_CALM: u32 = 0xb;
+    use proto::h2::ErrorCode;
 
+    pub const NO_ERROR: u32 = ErrorCode::NO_ERROR.0;
+    pub const PROTOCOL_ERROR: u32 = ErrorCode::PROTOCOL_ERROR.0;
+    pub const INTERNAL_ERROR: u32 = ErrorCode::INTERNAL_ERROR.0;
+    pub const FLOW_CONTROL_ERROR: u32 = ErrorCode::FLOW_CONTROL_ERROR.0;
+    pub const STREAM_CLOSED: u32 = ErrorCode::STREAM_CLOSED.0;
+    pub const FRAME_SIZE_ERROR: u32 = ErrorCode::FRAME_SIZE_ERROR.0;
+    pub const REFUSED_STREAM: u32 = ErrorCode::REFUSED_STREAM.0;
+    pub const CANCEL: u32 = ErrorCode::CANCEL.0;
+    pub const COMPRESSION_ERROR: u32 = ErrorCode::COMPRESSION_ERROR.0;
+    pub const ENHANCE_YOUR_CALM: u32 = ErrorCode::ENHANCE_YOUR_CALM.0;
+
+    /// The RFC name of `c`, or its hex value when unknown.
     pub fn name(c: u32) -> String {
-        const NAMES: [&str; 14] = [
-            "NO_ERROR",
-            "PROTOCOL_ERROR",
-            "INTERNAL_ERROR",
-            "FLOW_CONTROL_ERROR",
-            "SETTINGS_TIMEOUT",
-            "STREAM_CLOSED",
-            "FRAME_SIZE_ERROR",
-            "REFUSED_STREAM",
-            "CANCEL",
-            "COMPRESSION_ERROR",
-            "CONNECT_ERROR",
-            "ENHANCE_YOUR_CALM",
-            "INADEQUATE_SECURITY",
-            "HTTP_1_1_REQUIRED",
-        ];
-        NAMES
-            .get(c as usize)
+        ErrorCode(c)
+            .name()
             .map(|s| s.to_string())
             .unwrap_or_else(|| format!("{c:#x}"))
     }
@@ -141,6 +137,34 @@ pub fn goaway(last_stream: u32, error: u32) -> Vec<u8> {
     let mut p = last_stream.to_be_bytes().to_vec();
     p.extend_from_slice(&error.to_be_bytes());
     frame(kind::GOAWAY, 0, 0, &p)
+}
+
+/// Reads what arrives within `wait` onto `buf`; false when the connection is closed (or
+/// failed), true otherwise (also when nothing came).
+pub fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).ok();
+    let mut tmp = [0u8; 65536];
+    match stream.read(&mut tmp) {
+        Ok(0) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&tmp[..n]);
+            true
+        }
+        Err(e) => e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut,
+    }
+}
+
+/// Takes one whole frame off the front of `buf` (header parsed by proto's [`FrameHeader`]);
+/// None while the frame is incomplete.
+pub fn split_frame(buf: &mut Vec<u8>) -> Option<(FrameHeader, Vec<u8>)> {
+    let head = FrameHeader::parse(buf)?;
+    let end = HEADER_LEN + head.length as usize;
+    if buf.len() < end {
+        return None;
+    }
+    let payload = buf[HEADER_LEN..end].to_vec();
+    buf.drain(..end);
+    Some((head, payload))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,15 +498,9 @@ impl Wire {
             if now >= deadline {
                 return Next::Timeout;
             }
-            self.stream
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
-                .ok();
-            let mut tmp = [0u8; 65536];
-            match self.stream.read(&mut tmp) {
-                Ok(0) => self.closed = true,
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
-                Err(_) => self.closed = true,
+            let wait = (deadline - now).max(Duration::from_millis(1));
+            if !read_some(&mut self.stream, &mut self.buf, wait) {
+                self.closed = true;
             }
         }
     }
@@ -620,22 +638,13 @@ impl Wire {
 
     /// Parses one buffered frame, if whole, and handles it.
     fn take_frame(&mut self) -> bool {
-        if self.buf.len() < 9 {
+        let Some((head, payload)) = split_frame(&mut self.buf) else {
             return false;
-        }
-        let len = (self.buf[0] as usize) << 16 | (self.buf[1] as usize) << 8 | self.buf[2] as usize;
-        if self.buf.len() < 9 + len {
-            return false;
-        }
-        let kind = self.buf[3];
-        let flags = self.buf[4];
-        let stream = u32::from_be_bytes(self.buf[5..9].try_into().unwrap()) & 0x7fff_ffff;
-        let payload = self.buf[9..9 + len].to_vec();
-        self.buf.drain(..9 + len);
+        };
         let frame = Frame {
-            kind,
-            flags,
-            stream,
+            kind: head.kind,
+            flags: head.flags,
+            stream: head.stream_id,
             payload,
             fields: None,
         };
@@ -747,41 +756,7 @@ impl Wire {
 // TLS test certificate and process memory
 // ---------------------------------------------------------------------------------------------
 
-/// A self-signed P-256 certificate for `localhost` and 127.0.0.1, valid for two days, made
-/// with `openssl req -x509` in `dir`: (certificate PEM, PKCS#8 key PEM).
-pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert = dir.join("test-cert.pem");
-    let key = dir.join("test-key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl (is openssl installed?)");
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
+pub use crate::secure::test_certificate;
 
 /// Resident memory of process `pid` in KiB (VmRSS).
 pub fn rss_kib(pid: u32) -> u64 {
