@@ -1,61 +1,74 @@
-//! Command line: `sse-kafka [run options]`, `sse-kafka check`, `--help`, `--version`.
+//! Command line, parsed by clap: `sse-kafka [run options]`, `sse-kafka check [--expand]`,
+//! `sse-kafka asyncapi`, `--help`, `--version`.
+//!
+//! Every option is global: it may come before or after the subcommand (`check` ignores the
+//! ones it has no use for, as it always did).
+//!
+//! Each default lives once, in the `default_value_t` below; `--help` shows it from there. The
+//! options are plain values (numbers in the unit the flag names, addresses, paths): the runtime
+//! turns them into the per-worker fan-out, HTTP and drain settings (src/runtime/options.rs), and
+//! the hidden `--print-settings` prints what it made of them, so a test can hold `--help` to the
+//! values the server runs with. A value out of range is refused (exit 2, the flag named), never
+//! clamped.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::fanout::hub::Settings;
-use crate::http::admission::Limits;
-use crate::runtime::drain::DrainSettings;
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, Parser, Subcommand};
 
-pub const HELP: &str = "\
-sse-kafka: streams Kafka topics to web clients as Server-Sent Events (a drop-in for Zilla's sse-kafka proxy)
+const ABOUT: &str = "sse-kafka: streams Kafka topics to web clients as Server-Sent Events \
+                     (a drop-in for Zilla's sse-kafka proxy)";
 
-USAGE:
-    sse-kafka [--config FILE] [OPTIONS]          run with a zilla.yaml (default ./zilla.yaml)
-    sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
-    sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
-    sse-kafka check --expand [--config FILE]     print the zilla.yaml with its asyncapi bindings expanded
-    sse-kafka asyncapi [--config FILE]           print an AsyncAPI 3.0 document of the config's SSE routes
+const USAGE: &str = "\
+sse-kafka [--config FILE] [OPTIONS]          run with a zilla.yaml (default ./zilla.yaml)
+       sse-kafka --kafka HOST:PORT [--listen ADDR]  run without a file: GET /{topic} streams that topic
+       sse-kafka check [--config FILE]              validate a zilla.yaml; exit 0 when valid, 2 when not
+       sse-kafka check --expand [--config FILE]     print the zilla.yaml with its asyncapi bindings expanded
+       sse-kafka asyncapi [--config FILE]           print an AsyncAPI 3.0 document of the config's SSE routes";
 
-OPTIONS:
-    -c, --config FILE            zilla.yaml to load
-        --kafka HOST:PORT        bootstrap server for the no-file mode
-        --listen ADDR:PORT       listen address for the no-file mode (default 0.0.0.0:7114)
-        --workers N              worker threads, each pinned to one allowed CPU (default: one per CPU the process may use)
-        --heartbeat SECS         idle ':' comment interval; 0 turns it off (default 15)
-        --metadata-timeout-ms MS how long a request waits for topic metadata before 404 (default 5000)
-        --stream-budget BYTES    outbound bytes a stream may fall behind before it leaves the live group
-                                 and catches up from the cache (default 1048576)
-        --worker-budget BYTES    outbound bytes a worker may hold pending for all its streams; past it
-                                 the furthest-behind streams catch up from the cache (default 33554432)
-        --cache-bytes BYTES      recent records kept per partition for replay (default 67108864)
-        --cache-age SECS         seconds a fetched record stays in the cache (default 3600, 0 = no bound)
-        --stall-timeout SECS     a stream whose client takes no bytes for this long is ended (default 10, 0 = never)
-        --fetch-max-wait-ms MS   long-poll wait of the shared Kafka fetch (default 500)
-        --h2-max-concurrent-streams N  HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100)
-        --h2-initial-window-size N     HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE for request bodies (default 65535)
-        --h2-max-frame-size N          HTTP/2 SETTINGS_MAX_FRAME_SIZE (default 16384)
-        --h2-max-header-list-size N    HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (default 8192)
-        --max-streams N          open SSE streams in the process; more get 503 (default 1000000, 0 = no cap)
-        --max-streams-per-ip N   open SSE streams per client IP; more get 503 (default 0 = no cap)
-        --drain-grace SECS       after SIGTERM, listeners keep accepting (and shedding) this long (default 1)
-        --drain-timeout SECS     after SIGTERM, streams end spread over this long, then exit (default 20)
-        --shed-retry-ms MS       base of the jittered retry: delay given to shed and drained streams (default 2000)
-        --health-listen ADDR:PORT  serve GET /health/live and /health/ready on this address
-        --jwks-refresh SECS      how often a guard's JWKS URL is read again (default 300)
-        --jwks-ca FILE           PEM roots that https JWKS URLs are verified against (default: Mozilla's roots)
-        --tls-cert FILE          serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
-        --tls-key FILE           and this PEM private key
-    -h, --help                   this text
-    -V, --version                the version
+const AFTER_HELP: &str =
+    "Logs go to stderr; SSE_KAFKA_LOG=off|error|warn|info|debug|trace sets the level (default info).";
 
-Logs go to stderr; SSE_KAFKA_LOG=off|error|warn|info|debug|trace sets the level (default info).
-";
+/// The longest `--jwks-refresh`, in seconds (a year).
+const MAX_JWKS_REFRESH_SECS: u64 = 365 * 86_400;
 
+/// The longest drain step a flag takes, in seconds (a day).
+const MAX_DRAIN_SECS: f64 = 86_400.0;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sse-kafka",
+    version,
+    about = ABOUT,
+    override_usage = USAGE,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    run: RunOptions,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Validate a zilla.yaml: exit 0 when valid, 2 when not (each error as `<yaml.path>: <message>`)
+    Check {
+        /// Print the zilla.yaml with its asyncapi bindings expanded instead
+        #[arg(long)]
+        expand: bool,
+    },
+    /// Print an AsyncAPI 3.0 document (JSON) of the config's SSE routes
+    Asyncapi,
+}
+
+/// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Run(Box<RunArgs>),
+    Run(Box<RunOptions>),
     Check {
         config: PathBuf,
     },
@@ -67,208 +80,263 @@ pub enum Command {
     Describe {
         config: PathBuf,
     },
-    Help,
-    Version,
 }
 
-#[derive(Debug)]
-pub struct RunArgs {
+/// The server's options, as plain values; src/runtime/options.rs makes the workers' settings of
+/// them.
+#[derive(Args, Debug, Clone)]
+pub struct RunOptions {
+    /// zilla.yaml to load
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        default_value = "zilla.yaml",
+        global = true
+    )]
     pub config: PathBuf,
+    /// Bootstrap server for the no-file mode
+    #[arg(long, value_name = "HOST:PORT", global = true)]
     pub kafka: Option<String>,
+    /// Listen address for the no-file mode
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:7114",
+        global = true
+    )]
     pub listen: SocketAddr,
-    pub workers: usize,
-    pub settings: Settings,
-    pub limits: Limits,
-    pub jwks_refresh: Duration,
-    pub jwks_ca: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub drain: DrainSettings,
+    /// Worker threads, each pinned to one allowed CPU [default: one per CPU the process may use]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024), global = true, allow_negative_numbers = true)]
+    pub workers: Option<usize>,
+    /// Idle ':' comment interval; 0 turns it off
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 15,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub heartbeat: u64,
+    /// How long a request waits for topic metadata before 404
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 5000,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub metadata_timeout_ms: u64,
+    /// Outbound bytes a stream may fall behind before it leaves the live group and catches up
+    /// from the cache (65536..=4294967295)
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = RangedU64ValueParser::<usize>::new().range(64 * 1024..=u64::from(u32::MAX)), global = true, allow_negative_numbers = true)]
+    pub stream_budget: usize,
+    /// Outbound bytes a worker may hold pending for all its streams; past it the furthest-behind
+    /// streams catch up from the cache (1048576..=4294967295)
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1 << 20..=u64::from(u32::MAX)), global = true, allow_negative_numbers = true)]
+    pub worker_budget: usize,
+    /// Recent records kept per partition for replay
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, global = true, allow_negative_numbers = true)]
+    pub cache_bytes: usize,
+    /// Seconds a fetched record stays in the cache; 0 = no bound
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 3600,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub cache_age: u64,
+    /// A stream whose client takes no bytes for this long is ended; 0 = never
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub stall_timeout: u64,
+    /// Long-poll wait of the shared Kafka fetch (1..=60000)
+    #[arg(long, value_name = "MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000), global = true, allow_negative_numbers = true)]
+    pub fetch_max_wait_ms: u64,
+    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (1..=4294967295)
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..), global = true, allow_negative_numbers = true)]
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE for request bodies (0..=2147483647)
+    #[arg(long, value_name = "N", default_value_t = 65_535,
+          value_parser = clap::value_parser!(u32).range(0..=(1 << 31) - 1), global = true, allow_negative_numbers = true)]
+    pub h2_initial_window_size: u32,
+    /// HTTP/2 SETTINGS_MAX_FRAME_SIZE (16384..=16777215)
+    #[arg(long, value_name = "N", default_value_t = 1 << 14,
+          value_parser = clap::value_parser!(u32).range(1 << 14..=(1 << 24) - 1), global = true, allow_negative_numbers = true)]
+    pub h2_max_frame_size: u32,
+    /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (1024..=1048576)
+    #[arg(long, value_name = "N", default_value_t = 8192,
+          value_parser = clap::value_parser!(u32).range(1024..=1 << 20), global = true, allow_negative_numbers = true)]
+    pub h2_max_header_list_size: u32,
+    /// Open SSE streams in the process; more get 503; 0 = no cap
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub max_streams: usize,
+    /// Open SSE streams per client IP; more get 503; 0 = no cap
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub max_streams_per_ip: usize,
+    /// After SIGTERM, listeners keep accepting (and shedding) this long (0..=86400, fractions
+    /// allowed)
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = drain_seconds,
+          allow_negative_numbers = true, global = true)]
+    pub drain_grace: f64,
+    /// After SIGTERM, streams end spread over this long, then exit (0..=86400, fractions allowed)
+    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = drain_seconds,
+          allow_negative_numbers = true, global = true)]
+    pub drain_timeout: f64,
+    /// Base of the jittered retry: delay given to shed and drained streams (1..=3600000)
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true, allow_negative_numbers = true)]
+    pub shed_retry_ms: u64,
+    /// Serve GET /health/live and /health/ready on this address
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
     pub health_listen: Option<SocketAddr>,
+    /// How often a guard's JWKS URL is read again (1..=31536000, a year)
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_JWKS_REFRESH_SECS), global = true, allow_negative_numbers = true)]
+    pub jwks_refresh: u64,
+    /// PEM roots that https JWKS URLs are verified against [default: Mozilla's roots]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub jwks_ca: Option<PathBuf>,
+    /// Serve TLS (ALPN h2, http/1.1) with this PEM certificate chain
+    #[arg(long, value_name = "FILE", requires = "tls_key", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// And this PEM private key
+    #[arg(long, value_name = "FILE", requires = "tls_cert", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Print the settings the workers would run with, one `--flag=value` a line, and exit
+    /// (for tests: they hold `--help` to it)
+    #[arg(long, hide = true, global = true)]
+    pub print_settings: bool,
 }
 
-pub fn parse(args: &[String]) -> Result<Command, String> {
-    let mut it = args.iter().peekable();
-    let mut check = false;
-    let mut expand = false;
-    let mut describe = false;
-    if !check && it.peek().is_some_and(|a| *a == "asyncapi") {
-        describe = true;
-        it.next();
+impl RunOptions {
+    pub fn metadata_timeout(&self) -> Duration {
+        Duration::from_millis(self.metadata_timeout_ms)
     }
-    if it.peek().is_some_and(|a| *a == "check") {
-        check = true;
-        it.next();
-    }
-    let mut run = RunArgs {
-        config: PathBuf::from("zilla.yaml"),
-        kafka: None,
-        listen: SocketAddr::from(([0, 0, 0, 0], 7114)),
-        workers: crate::runtime::affinity::allowed_cpus().len(),
-        settings: Settings::default(),
-        limits: Limits {
-            max_streams: 1_000_000,
-            max_streams_per_ip: 0,
-            shed_retry_ms: DrainSettings::default().retry_ms,
-        },
-        jwks_refresh: Duration::from_secs(300),
-        jwks_ca: None,
-        tls_cert: None,
-        tls_key: None,
-        drain: DrainSettings::default(),
-        health_listen: None,
-    };
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "-c" | "--config" => run.config = PathBuf::from(value()?),
-            "--expand" if check => expand = true,
-            "--kafka" => run.kafka = Some(value()?),
-            "--listen" => {
-                let v = value()?;
-                run.listen = v
-                    .parse()
-                    .map_err(|_| format!("--listen: not an ADDR:PORT: {v}"))?;
-            }
-            "--workers" => {
-                run.workers = number(name, &value()?)?;
-                if run.workers == 0 || run.workers > 1024 {
-                    return Err("--workers must be between 1 and 1024".into());
-                }
-            }
-            "--heartbeat" => run.settings.heartbeat_secs = number(name, &value()?)? as u64,
-            "--metadata-timeout-ms" => {
-                run.settings.metadata_timeout =
-                    Duration::from_millis(number(name, &value()?)? as u64)
-            }
-            "--stream-budget" => {
-                run.settings.stream_budget = number(name, &value()?)?.max(64 * 1024)
-            }
-            "--worker-budget" => {
-                run.settings.worker_budget = bounded(name, &value()?, 1 << 20, u32::MAX)? as usize
-            }
-            "--cache-bytes" => run.settings.cache_bytes = number(name, &value()?)?,
-            "--cache-age" => run.settings.cache_age_secs = number(name, &value()?)? as u64,
-            "--stall-timeout" => run.settings.stall_secs = number(name, &value()?)? as u64,
-            "--fetch-max-wait-ms" => {
-                run.settings.fetch_max_wait =
-                    Duration::from_millis(number(name, &value()?)?.clamp(1, 60_000) as u64)
-            }
-            "--h2-max-concurrent-streams" => {
-                run.settings.h2.max_concurrent_streams = bounded(name, &value()?, 1, u32::MAX)?
-            }
-            "--h2-initial-window-size" => {
-                run.settings.h2.initial_window_size = bounded(name, &value()?, 0, (1 << 31) - 1)?
-            }
-            "--h2-max-frame-size" => {
-                run.settings.h2.max_frame_size = bounded(name, &value()?, 1 << 14, (1 << 24) - 1)?
-            }
-            "--h2-max-header-list-size" => {
-                run.settings.h2.max_header_list_size = bounded(name, &value()?, 1024, 1 << 20)?
-            }
-            "--max-streams" => run.limits.max_streams = number(name, &value()?)?,
-            "--max-streams-per-ip" => run.limits.max_streams_per_ip = number(name, &value()?)?,
-            "--jwks-refresh" => {
-                run.jwks_refresh = Duration::from_secs(number(name, &value()?)?.max(1) as u64)
-            }
-            "--drain-grace" => run.drain.grace = seconds(name, &value()?)?,
-            "--drain-timeout" => run.drain.timeout = seconds(name, &value()?)?,
-            "--shed-retry-ms" => {
-                let ms = number(name, &value()?)?.clamp(1, 3_600_000) as u64;
-                run.limits.shed_retry_ms = ms;
-                run.drain.retry_ms = ms;
-            }
-            "--health-listen" => {
-                let v = value()?;
-                run.health_listen = Some(
-                    v.parse()
-                        .map_err(|_| format!("--health-listen: not an ADDR:PORT: {v}"))?,
-                );
-            }
-            "--jwks-ca" => run.jwks_ca = Some(PathBuf::from(value()?)),
-            "--tls-cert" => run.tls_cert = Some(PathBuf::from(value()?)),
-            "--tls-key" => run.tls_key = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown argument: {other} (see --help)")),
-        }
-    }
-    if describe {
-        return Ok(Command::Describe { config: run.config });
-    }
-    if expand {
-        return Ok(Command::Expand { config: run.config });
-    }
-    if check {
-        return Ok(Command::Check { config: run.config });
-    }
-    if run.tls_cert.is_some() != run.tls_key.is_some() {
-        return Err("--tls-cert and --tls-key go together".into());
-    }
-    Ok(Command::Run(Box::new(run)))
-}
 
-/// A number within `lo..=hi` (RFC 9113's ranges for SETTINGS).
-fn bounded(name: &str, v: &str, lo: u32, hi: u32) -> Result<u32, String> {
-    let n: u64 = v
-        .parse()
-        .map_err(|_| format!("{name}: not a number: {v}"))?;
-    if n < u64::from(lo) || n > u64::from(hi) {
-        return Err(format!("{name}: {n} is outside {lo}..={hi}"));
+    pub fn fetch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.fetch_max_wait_ms)
     }
-    Ok(n as u32)
+
+    pub fn drain_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_grace)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_timeout)
+    }
+
+    pub fn jwks_refresh(&self) -> Duration {
+        Duration::from_secs(self.jwks_refresh)
+    }
 }
 
 /// Seconds, fractions allowed (`0.5`), at most a day.
-fn seconds(name: &str, v: &str) -> Result<Duration, String> {
+fn drain_seconds(v: &str) -> Result<f64, String> {
     let secs: f64 = v
         .parse()
-        .map_err(|_| format!("{name}: not a number of seconds: {v}"))?;
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{name}: {v} is outside 0..=86400 seconds"));
+        .map_err(|_| format!("not a number of seconds: {v}"))?;
+    if !(0.0..=MAX_DRAIN_SECS).contains(&secs) {
+        return Err(format!("{v} is outside 0..={MAX_DRAIN_SECS} seconds"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(secs)
 }
 
-fn number(name: &str, v: &str) -> Result<usize, String> {
-    v.parse().map_err(|_| format!("{name}: not a number: {v}"))
+/// Parses the arguments after the program name. `--help` and `--version` come back as a
+/// `clap::Error` too (exit code 0): the caller prints it and exits with its code.
+pub fn parse<I, T>(args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(
+        std::iter::once("sse-kafka".into()).chain(args.into_iter().map(Into::into)),
+    )?;
+    let config = cli.run.config.clone();
+    Ok(match cli.command {
+        None => Command::Run(Box::new(cli.run)),
+        Some(Sub::Check { expand: false }) => Command::Check { config },
+        Some(Sub::Check { expand: true }) => Command::Expand { config },
+        Some(Sub::Asyncapi) => Command::Describe { config },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn run(list: &[&str]) -> RunOptions {
+        match parse(list) {
+            Ok(Command::Run(r)) => *r,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    fn refused(list: &[&str]) -> String {
+        match parse(list) {
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{list:?}: {e}");
+                e.to_string()
+            }
+            Ok(c) => panic!("{list:?} was accepted: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_accepts_its_own_definition() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn parses_run_and_check() {
-        match parse(&args(&["-c", "x.yaml", "--workers", "2", "--heartbeat=0"])).unwrap() {
-            Command::Run(r) => {
-                assert_eq!(r.config, PathBuf::from("x.yaml"));
-                assert_eq!(r.workers, 2);
-                assert_eq!(r.settings.heartbeat_secs, 0);
-            }
-            other => panic!("{other:?}"),
-        }
+        let r = run(&["-c", "x.yaml", "--workers", "2", "--heartbeat=0"]);
+        assert_eq!(r.config, PathBuf::from("x.yaml"));
+        assert_eq!(r.workers, Some(2));
+        assert_eq!(r.heartbeat, 0);
         assert!(matches!(
-            parse(&args(&["check", "--config", "y"])).unwrap(),
-            Command::Check { .. }
+            parse(["check", "--config", "y"]).unwrap(),
+            Command::Check { config } if config == Path::new("y")
         ));
-        assert!(parse(&args(&["--bogus"])).is_err());
-        assert!(parse(&args(&["--workers"])).is_err());
-        assert!(parse(&args(&["--workers", "0"])).is_err());
-        match parse(&args(&[
+        assert!(matches!(
+            parse(["check", "--expand", "-c", "y"]).unwrap(),
+            Command::Expand { config } if config == Path::new("y")
+        ));
+        assert!(matches!(
+            parse(["asyncapi", "--config=z"]).unwrap(),
+            Command::Describe { config } if config == Path::new("z")
+        ));
+        assert!(matches!(
+            parse(["check"]).unwrap(),
+            Command::Check { config } if config == Path::new("zilla.yaml")
+        ));
+        refused(&["--bogus"]);
+        refused(&["--workers"]);
+        refused(&["--expand"]);
+        let r = run(&[
             "--drain-grace=0.5",
             "--drain-timeout",
             "3",
@@ -276,18 +344,49 @@ mod tests {
             "700",
             "--health-listen",
             "127.0.0.1:9000",
-        ]))
-        .unwrap()
-        {
-            Command::Run(r) => {
-                assert_eq!(r.drain.grace, Duration::from_millis(500));
-                assert_eq!(r.drain.timeout, Duration::from_secs(3));
-                assert_eq!((r.drain.retry_ms, r.limits.shed_retry_ms), (700, 700));
-                assert!(r.health_listen.is_some());
-            }
-            other => panic!("{other:?}"),
+        ]);
+        assert_eq!(r.drain_grace(), Duration::from_millis(500));
+        assert_eq!(r.drain_timeout(), Duration::from_secs(3));
+        assert_eq!(r.shed_retry_ms, 700);
+        assert!(r.health_listen.is_some());
+        refused(&["--health-listen", "nope"]);
+    }
+
+    /// Out of range is refused with the flag named, never clamped (the old parser raised a
+    /// stream budget below 64 KiB and clamped the fetch wait and the shed delay).
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_flag() {
+        for (flag, value) in [
+            ("--workers", "0"),
+            ("--workers", "1025"),
+            ("--stream-budget", "1000"),
+            ("--worker-budget", "1024"),
+            ("--fetch-max-wait-ms", "0"),
+            ("--fetch-max-wait-ms", "60001"),
+            ("--shed-retry-ms", "0"),
+            ("--jwks-refresh", "0"),
+            ("--h2-max-frame-size", "100"),
+            ("--h2-max-concurrent-streams", "0"),
+            ("--h2-initial-window-size", "2147483648"),
+            ("--h2-max-header-list-size", "2000000"),
+            ("--drain-timeout", "-1"),
+            ("--drain-grace", "86401"),
+            ("--heartbeat", "soon"),
+            ("--heartbeat", "-1"),
+            ("--max-streams", "-5"),
+        ] {
+            let text = refused(&[flag, value]);
+            assert!(text.contains(flag), "{flag} {value}: {text}");
         }
-        assert!(parse(&args(&["--drain-timeout", "-1"])).is_err());
-        assert!(parse(&args(&["--health-listen", "nope"])).is_err());
+        let text = refused(&["--tls-cert", "c.pem"]);
+        assert!(text.contains("--tls-key"), "{text}");
+    }
+
+    #[test]
+    fn help_and_version_exit_zero() {
+        for flag in ["--help", "-h", "--version", "-V"] {
+            let e = parse([flag]).unwrap_err();
+            assert_eq!(e.exit_code(), 0, "{flag}");
+        }
     }
 }

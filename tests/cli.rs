@@ -50,12 +50,108 @@ fn help_and_version() {
 #[test]
 fn unknown_flag_fails() {
     let o = run(&["--no-such-flag"]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("--no-such-flag"),
         "the error names the flag: {}",
         text(&o)
     );
+}
+
+/// A value out of range is refused with exit 2 and the flag named, never clamped: the server
+/// does not start with something other than what it was told.
+#[test]
+fn bad_flag_value_exits_2_naming_the_flag() {
+    for args in [
+        &["--stream-budget", "1000"][..],
+        &["--fetch-max-wait-ms=0"],
+        &["--workers", "0"],
+        &["--shed-retry-ms", "99999999"],
+        &["--heartbeat", "soon"],
+        &["--drain-timeout", "-1"],
+        &["--listen", "nowhere"],
+        &["check", "--h2-max-frame-size", "1"],
+    ] {
+        let o = run(args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        let flag = args
+            .iter()
+            .find(|a| a.starts_with("--"))
+            .map(|a| a.split('=').next().unwrap_or(a))
+            .unwrap();
+        assert!(t.contains(flag), "{args:?}: the error names {flag}: {t}");
+        assert!(!t.contains("listening on"), "{t}");
+    }
+}
+
+/// The defaults `--help` shows, flag by flag, against what the server makes of an empty command
+/// line (`--print-settings`, hidden: the per-worker settings after the runtime's conversion,
+/// mapped back to flags). Every printed setting has its default in `--help` (the worker count
+/// aside: one per CPU the process may use, compared with `sched_getaffinity` here).
+#[test]
+fn help_shows_the_defaults_the_server_uses() {
+    let help = text(&run(&["--help"]));
+    let mut shown = std::collections::BTreeMap::new();
+    let mut flag = None;
+    for line in help.lines() {
+        let line = line.trim_start();
+        if line.starts_with('-') {
+            flag = line
+                .split([' ', ','])
+                .find(|w| w.starts_with("--"))
+                .map(str::to_owned);
+        }
+        if let (Some(f), Some(at)) = (&flag, line.find("[default: ")) {
+            let rest = &line[at + "[default: ".len()..];
+            let value = &rest[..rest.find(']').expect("closing ]")];
+            shown.insert(f.clone(), value.to_owned());
+        }
+    }
+    assert!(
+        shown.len() >= 20,
+        "defaults found in --help: {shown:?}\n{help}"
+    );
+
+    let printed = run(&["--print-settings"]);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed));
+    let printed = String::from_utf8_lossy(&printed.stdout).into_owned();
+    let mut compared = 0;
+    for line in printed.lines() {
+        let (flag, value) = line.split_once('=').expect("--flag=value");
+        if flag == "--workers" {
+            assert_eq!(value, allowed_cpus().to_string(), "{printed}");
+            continue;
+        }
+        let in_help = shown
+            .get(flag)
+            .unwrap_or_else(|| panic!("--help shows no default for {flag}:\n{help}"));
+        assert_eq!(
+            in_help, value,
+            "{flag}: --help says {in_help}, the server uses {value}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 18, "{printed}");
+
+    // A flag given changes what the server uses (the comparison above can fail).
+    let o = run(&["--print-settings", "--heartbeat", "7", "--drain-grace=0.5"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.lines().any(|l| l == "--heartbeat=7"), "{t}");
+    assert!(t.lines().any(|l| l == "--drain-grace=0.5"), "{t}");
+}
+
+/// CPUs this process may run on, as the server counts them for its default worker count.
+fn allowed_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at most its size.
+    let (rc, set) = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (rc, set)
+    };
+    assert_eq!(rc, 0, "sched_getaffinity");
+    // SAFETY: CPU_COUNT only reads the set.
+    (unsafe { libc::CPU_COUNT(&set) }) as usize
 }
 
 #[test]

@@ -10,7 +10,7 @@ use proto::jwt::{verify, Expect, MAX_PAYLOAD};
 use super::keys::Keys;
 use crate::config::pattern::Guarded;
 use crate::config::plan::{Authorization, CredentialSource, Guard};
-use crate::http::head::Head;
+use crate::head::Head;
 
 /// A verified token's identity, expiry, roles and attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use yaml_rust2::Yaml;
 
 use super::asyncapi_doc::{self, Document};
 use super::plan::ConfigError;
-use super::yaml::{Cx, Key, Node};
+use super::yaml::{Cx, Key, Map, Node};
 
 /// The tree with every asyncapi binding expanded, and the warnings of the expansion; `None`
 /// when there is no asyncapi binding (the tree is used as it is).
@@ -34,12 +34,33 @@ pub(super) fn expand(
     let Some(Yaml::Hash(bindings)) = top_hash.get(&s("bindings")) else {
         return Ok(None);
     };
-    let is_asyncapi =
-        |v: &Yaml| matches!(v, Yaml::Hash(h) if h.get(&s("type")) == Some(&s("asyncapi")));
     if !bindings.values().any(is_asyncapi) {
         return Ok(None);
     }
     let mut cx = Cx::new(env);
+    let apis = read_apis(&mut cx, root, base_dir, env);
+    let g = generate(&mut cx, &apis);
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    Ok(Some((
+        replace_asyncapi_bindings(top_hash, bindings, &g),
+        cx.warnings,
+    )))
+}
+
+fn is_asyncapi(v: &Yaml) -> bool {
+    matches!(v, Yaml::Hash(h) if h.get(&s("type")) == Some(&s("asyncapi")))
+}
+
+/// First pass: every asyncapi binding and its specs, read (`root` is a mapping with a
+/// `bindings` mapping).
+fn read_apis<'y>(
+    cx: &mut Cx,
+    root: &'y Yaml,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Api<'y>> {
     // Catalogs are read again (and reported) when the expanded tree is loaded.
     let catalogs = {
         let mut quiet = Cx::new(env);
@@ -47,24 +68,28 @@ pub(super) fn expand(
         top.map(|top| super::catalog::read_catalogs(&mut quiet, &top, base_dir))
             .unwrap_or_default()
     };
-    let top = Node::root(root)
-        .map(&mut cx)
-        .expect("checked to be a mapping");
-    let bindings_map = top
-        .get("bindings")
-        .and_then(|n| n.map(&mut cx))
-        .expect("checked to be a mapping");
-
-    // First pass: read every asyncapi binding and its specs.
+    let Some(bindings_map) = Node::root(root)
+        .map(cx)
+        .and_then(|top| top.get("bindings"))
+        .and_then(|n| n.map(cx))
+    else {
+        return Vec::new();
+    };
     let mut apis = Vec::new();
-    for (name, node) in bindings_map.entries(&mut cx) {
+    for (name, node) in bindings_map.entries(cx) {
         if !is_asyncapi(node.yaml) {
             continue;
         }
-        if let Some(api) = read_binding(&mut cx, &catalogs, &name, &node) {
+        if let Some(api) = read_binding(cx, &catalogs, &name, &node) {
             apis.push(api);
         }
     }
+    apis
+}
+
+/// Second pass: what the apis generate, servers first (proxies name their entries), then
+/// proxies (clients take the schemas of the SSE operations in front of them), then clients.
+fn generate(cx: &mut Cx, apis: &[Api<'_>]) -> Gen {
     let mut g = Gen {
         bindings: Hash::new(),
         catalogs: Hash::new(),
@@ -75,36 +100,24 @@ pub(super) fn expand(
             .collect(),
     };
     for api in apis.iter().filter(|a| a.kind == ApiKind::Server) {
-        g.server(&mut cx, api);
+        g.server(cx, api);
     }
     for api in apis.iter().filter(|a| a.kind == ApiKind::Proxy) {
-        g.proxy(&mut cx, api);
+        g.proxy(cx, api);
     }
     for api in apis.iter().filter(|a| a.kind == ApiKind::Client) {
-        g.client(&mut cx, api);
+        g.client(cx, api);
     }
-    if !cx.errors.is_empty() {
-        return Err(cx.errors);
-    }
+    g
+}
 
-    // The new tree: asyncapi bindings replaced in place by what they generate.
+/// The new tree: asyncapi bindings replaced in place by what they generate, the generated
+/// catalogs added.
+fn replace_asyncapi_bindings(top_hash: &Hash, bindings: &Hash, g: &Gen) -> Yaml {
     let mut out_top = Hash::new();
     for (k, v) in top_hash {
         if k == &s("bindings") {
-            let mut out = Hash::new();
-            for (name, binding) in bindings {
-                if is_asyncapi(binding) {
-                    let prefix = format!("{}/", name.as_str().unwrap_or_default());
-                    for (gk, gv) in &g.bindings {
-                        if gk.as_str().is_some_and(|n| n.starts_with(&prefix)) {
-                            out.insert(gk.clone(), gv.clone());
-                        }
-                    }
-                } else {
-                    out.insert(name.clone(), binding.clone());
-                }
-            }
-            out_top.insert(k.clone(), Yaml::Hash(out));
+            out_top.insert(k.clone(), Yaml::Hash(expanded_bindings(bindings, g)));
         } else if k == &s("catalogs") {
             let mut out = match v {
                 Yaml::Hash(h) => h.clone(),
@@ -119,7 +132,25 @@ pub(super) fn expand(
     if !out_top.contains_key(&s("catalogs")) && !g.catalogs.is_empty() {
         out_top.insert(s("catalogs"), Yaml::Hash(g.catalogs.clone()));
     }
-    Ok(Some((Yaml::Hash(out_top), cx.warnings)))
+    Yaml::Hash(out_top)
+}
+
+/// `bindings`, each asyncapi binding replaced by the bindings generated under its name.
+fn expanded_bindings(bindings: &Hash, g: &Gen) -> Hash {
+    let mut out = Hash::new();
+    for (name, binding) in bindings {
+        if !is_asyncapi(binding) {
+            out.insert(name.clone(), binding.clone());
+            continue;
+        }
+        let prefix = format!("{}/", name.as_str().unwrap_or_default());
+        for (gk, gv) in &g.bindings {
+            if gk.as_str().is_some_and(|n| n.starts_with(&prefix)) {
+                out.insert(gk.clone(), gv.clone());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,43 +238,14 @@ fn read_binding<'y>(
         ],
         "unknown key",
     );
-    let kind = match map.require(cx, "kind")?.string(cx)?.as_str() {
-        "server" => ApiKind::Server,
-        "proxy" => ApiKind::Proxy,
-        "client" => ApiKind::Client,
-        other => {
-            cx.error(
-                &map.key_path("kind"),
-                format!("kind {other:?} not supported for binding type \"asyncapi\""),
-            );
-            return None;
-        }
-    };
+    let kind = read_api_kind(cx, &map)?;
     let vault = map.get("vault").and_then(|n| n.string(cx));
     let exit = map.get("exit").and_then(|n| n.string(cx));
     if kind == ApiKind::Client && exit.is_some() {
         cx.error(&map.key_path("exit"), "not allowed on an asyncapi client");
     }
-    let options = map.require(cx, "options")?.map(cx)?;
-    options.check(cx, &[("specs", Key::Known)], "unknown option");
-    let specs_map = options.require(cx, "specs")?.map(cx)?;
-    let mut specs = Vec::new();
-    for (label, spec_node) in specs_map.entries(cx) {
-        if let Some(spec) = read_spec(cx, catalogs, &label, &spec_node) {
-            specs.push(spec);
-        }
-    }
-    let mut routes = Vec::new();
-    if let Some(list) = map.get("routes").and_then(|n| n.list(cx)) {
-        if kind == ApiKind::Client {
-            cx.error(&map.key_path("routes"), "not allowed on an asyncapi client");
-        }
-        for route in list {
-            if let Some(r) = read_route(cx, kind, &route) {
-                routes.push(r);
-            }
-        }
-    }
+    let specs = read_specs(cx, catalogs, &map)?;
+    let routes = read_api_routes(cx, kind, &map);
     if kind == ApiKind::Server && exit.is_none() && routes.is_empty() {
         cx.error(&map.key_path("exit"), "required");
     }
@@ -259,6 +261,56 @@ fn read_binding<'y>(
     })
 }
 
+/// `kind`: server, proxy or client.
+fn read_api_kind(cx: &mut Cx, map: &Map<'_>) -> Option<ApiKind> {
+    match map.require(cx, "kind")?.string(cx)?.as_str() {
+        "server" => Some(ApiKind::Server),
+        "proxy" => Some(ApiKind::Proxy),
+        "client" => Some(ApiKind::Client),
+        other => {
+            cx.error(
+                &map.key_path("kind"),
+                format!("kind {other:?} not supported for binding type \"asyncapi\""),
+            );
+            None
+        }
+    }
+}
+
+/// `options.specs`, each read (a spec that fails is left out, its errors reported).
+fn read_specs(
+    cx: &mut Cx,
+    catalogs: &[std::sync::Arc<super::catalog::Catalog>],
+    map: &Map<'_>,
+) -> Option<Vec<Spec>> {
+    let options = map.require(cx, "options")?.map(cx)?;
+    options.check(cx, &[("specs", Key::Known)], "unknown option");
+    let specs_map = options.require(cx, "specs")?.map(cx)?;
+    let mut specs = Vec::new();
+    for (label, spec_node) in specs_map.entries(cx) {
+        if let Some(spec) = read_spec(cx, catalogs, &label, &spec_node) {
+            specs.push(spec);
+        }
+    }
+    Some(specs)
+}
+
+/// `routes` (refused on a client).
+fn read_api_routes(cx: &mut Cx, kind: ApiKind, map: &Map<'_>) -> Vec<ProxyRoute> {
+    let mut routes = Vec::new();
+    if let Some(list) = map.get("routes").and_then(|n| n.list(cx)) {
+        if kind == ApiKind::Client {
+            cx.error(&map.key_path("routes"), "not allowed on an asyncapi client");
+        }
+        for route in list {
+            if let Some(r) = read_route(cx, kind, &route) {
+                routes.push(r);
+            }
+        }
+    }
+    routes
+}
+
 fn read_route(cx: &mut Cx, kind: ApiKind, node: &Node) -> Option<ProxyRoute> {
     let map = node.map(cx)?;
     map.check(
@@ -271,73 +323,93 @@ fn read_route(cx: &mut Cx, kind: ApiKind, node: &Node) -> Option<ProxyRoute> {
         ],
         "unknown key",
     );
-    let mut when = Vec::new();
-    for cond in map.get("when").and_then(|n| n.list(cx)).unwrap_or_default() {
-        let Some(c) = cond.map(cx) else { continue };
-        c.check(
-            cx,
-            &[
-                ("spec", Key::Known),
-                ("operation", Key::Known),
-                ("tag", Key::Known),
-                ("servers", Key::Known),
-                ("api-id", Key::Known),
-                ("operation-id", Key::Known),
-            ],
-            "unknown key",
-        );
-        let text = |cx: &mut Cx, k: &str| c.get(k).and_then(|n| n.string(cx));
-        let mut servers = Vec::new();
-        for server in c
-            .get("servers")
-            .and_then(|n| n.list(cx))
-            .unwrap_or_default()
-        {
-            if let Some(m) = server.map(cx) {
-                servers.push((
-                    m.get("name").and_then(|n| n.string(cx)),
-                    m.get("url").and_then(|n| n.string(cx)),
-                ));
-            }
-        }
-        when.push(Condition {
-            spec: text(cx, "spec").or_else(|| text(cx, "api-id")),
-            operation: text(cx, "operation").or_else(|| text(cx, "operation-id")),
-            tag: text(cx, "tag"),
-            servers,
-        });
-    }
-    let (mut with_spec, mut with_operation) = (None, None);
-    if let Some(with) = map.get("with") {
-        if kind != ApiKind::Proxy {
+    let when = map
+        .get("when")
+        .and_then(|n| n.list(cx))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|cond| read_condition(cx, cond))
+        .collect();
+    let (with_spec, with_operation) = match map.get("with") {
+        Some(with) if kind != ApiKind::Proxy => {
             cx.error(&with.path, "only an asyncapi proxy route has `with`");
-        } else if let Some(w) = with.map(cx) {
-            w.check(
-                cx,
-                &[
-                    ("spec", Key::Known),
-                    ("operation", Key::Known),
-                    ("api-id", Key::Known),
-                    ("operation-id", Key::Known),
-                ],
-                "unknown key",
-            );
-            let text = |cx: &mut Cx, k: &str| w.get(k).and_then(|n| n.string(cx));
-            with_spec = text(cx, "spec").or_else(|| text(cx, "api-id"));
-            with_operation = text(cx, "operation").or_else(|| text(cx, "operation-id"));
-            if with_spec.is_none() {
-                cx.error(&w.key_path("spec"), "required");
-            }
+            (None, None)
         }
-    } else if kind == ApiKind::Proxy {
-        cx.error(&map.key_path("with"), "required");
-    }
+        Some(with) => read_route_with(cx, &with),
+        None => {
+            if kind == ApiKind::Proxy {
+                cx.error(&map.key_path("with"), "required");
+            }
+            (None, None)
+        }
+    };
     Some(ProxyRoute {
         when,
         with_spec,
         with_operation,
         exit: map.get("exit").and_then(|n| n.string(cx)),
     })
+}
+
+/// A `when` condition of a route.
+fn read_condition(cx: &mut Cx, cond: &Node<'_>) -> Option<Condition> {
+    let c = cond.map(cx)?;
+    c.check(
+        cx,
+        &[
+            ("spec", Key::Known),
+            ("operation", Key::Known),
+            ("tag", Key::Known),
+            ("servers", Key::Known),
+            ("api-id", Key::Known),
+            ("operation-id", Key::Known),
+        ],
+        "unknown key",
+    );
+    let text = |cx: &mut Cx, k: &str| c.get(k).and_then(|n| n.string(cx));
+    let mut servers = Vec::new();
+    for server in c
+        .get("servers")
+        .and_then(|n| n.list(cx))
+        .unwrap_or_default()
+    {
+        if let Some(m) = server.map(cx) {
+            servers.push((
+                m.get("name").and_then(|n| n.string(cx)),
+                m.get("url").and_then(|n| n.string(cx)),
+            ));
+        }
+    }
+    Some(Condition {
+        spec: text(cx, "spec").or_else(|| text(cx, "api-id")),
+        operation: text(cx, "operation").or_else(|| text(cx, "operation-id")),
+        tag: text(cx, "tag"),
+        servers,
+    })
+}
+
+/// A proxy route's `with`: (spec, operation).
+fn read_route_with(cx: &mut Cx, with: &Node<'_>) -> (Option<String>, Option<String>) {
+    let Some(w) = with.map(cx) else {
+        return (None, None);
+    };
+    w.check(
+        cx,
+        &[
+            ("spec", Key::Known),
+            ("operation", Key::Known),
+            ("api-id", Key::Known),
+            ("operation-id", Key::Known),
+        ],
+        "unknown key",
+    );
+    let text = |cx: &mut Cx, k: &str| w.get(k).and_then(|n| n.string(cx));
+    let with_spec = text(cx, "spec").or_else(|| text(cx, "api-id"));
+    let with_operation = text(cx, "operation").or_else(|| text(cx, "operation-id"));
+    if with_spec.is_none() {
+        cx.error(&w.key_path("spec"), "required");
+    }
+    (with_spec, with_operation)
 }
 
 fn read_spec(
@@ -358,6 +430,24 @@ fn read_spec(
         ],
         "unknown key",
     );
+    let doc = spec_document(cx, catalogs, &map)?;
+    let security = spec_security(cx, &map);
+    let servers = spec_servers(cx, &map, &doc)?;
+    Some(Spec {
+        label: label.to_owned(),
+        path: node.path.clone(),
+        doc,
+        servers,
+        security,
+    })
+}
+
+/// The AsyncAPI document the spec's `catalog` selects (one catalog, a subject and a version).
+fn spec_document(
+    cx: &mut Cx,
+    catalogs: &[std::sync::Arc<super::catalog::Catalog>],
+    map: &Map<'_>,
+) -> Option<Document> {
     let catalog_map = map.require(cx, "catalog")?.map(cx)?;
     let entries = catalog_map.entries(cx);
     let Some((catalog_name, selector)) = entries.first() else {
@@ -410,6 +500,11 @@ fn read_spec(
     for w in &doc.warnings {
         cx.warn(&sel.key_path("subject"), w.clone());
     }
+    Some(doc)
+}
+
+/// `security`: scheme name → guard name, in file order.
+fn spec_security(cx: &mut Cx, map: &Map<'_>) -> Vec<(String, String)> {
     let mut security = Vec::new();
     if let Some(sec) = map.get("security").and_then(|n| n.map(cx)) {
         for (scheme, guard) in sec.entries(cx) {
@@ -421,6 +516,12 @@ fn read_spec(
             }
         }
     }
+    security
+}
+
+/// `servers`: URLs (2.x) or objects selecting servers of the document (1.x); without it, the
+/// document's servers.
+fn spec_servers(cx: &mut Cx, map: &Map<'_>, doc: &Document) -> Option<Vec<Url>> {
     let mut servers = Vec::new();
     match map.get("servers").and_then(|n| n.list(cx)) {
         Some(list) => {
@@ -432,7 +533,7 @@ fn read_spec(
                         let url = m.get("url").and_then(|n| n.string(cx));
                         let host = m.get("host").and_then(|n| n.string(cx));
                         servers.extend(
-                            doc_servers(&doc)
+                            doc_servers(doc)
                                 .into_iter()
                                 .filter(|(u, text)| {
                                     url.as_ref().is_none_or(|want| want == text)
@@ -456,15 +557,9 @@ fn read_spec(
                 }
             }
         }
-        None => servers = doc_servers(&doc).into_iter().map(|(u, _)| u).collect(),
+        None => servers = doc_servers(doc).into_iter().map(|(u, _)| u).collect(),
     }
-    Some(Spec {
-        label: label.to_owned(),
-        path: node.path.clone(),
-        doc,
-        servers,
-        security,
-    })
+    Some(servers)
 }
 
 fn parse_url(text: &str) -> Option<Url> {
@@ -720,148 +815,168 @@ impl Gen {
                 );
                 continue;
             }
-            let mut ports: Vec<u16> = http_servers.iter().map(|u| u.port).collect();
-            ports.dedup();
-            let tls = http_servers.iter().any(|u| u.scheme == "https");
-            let mut tcp_routes = Vec::new();
-            for url in &http_servers {
-                let exit = if url.scheme == "https" {
-                    format!("{ns}/tls_server0")
+            self.tcp_server_binding(&ns, &http_servers);
+            if http_servers.iter().any(|u| u.scheme == "https") {
+                self.tls_server_binding(cx, api, &ns);
+            }
+            let (http_routes, sse_routes) = self.sse_operation_routes(cx, api, spec, &ns);
+            self.http_and_sse_server_bindings(cx, spec, &ns, http_routes, sse_routes);
+        }
+    }
+
+    /// `{ns}/tcp_server0`: every port of the spec's http(s) servers, each to TLS or HTTP.
+    fn tcp_server_binding(&mut self, ns: &str, http_servers: &[&Url]) {
+        let mut ports: Vec<u16> = http_servers.iter().map(|u| u.port).collect();
+        ports.dedup();
+        let tcp_routes = http_servers
+            .iter()
+            .map(|url| {
+                let next = if url.scheme == "https" {
+                    "tls_server0"
                 } else {
-                    format!("{ns}/http_server0")
+                    "http_server0"
                 };
-                tcp_routes.push(h(vec![
+                h(vec![
                     (
                         "when",
                         list(vec![h(vec![("port", Yaml::Integer(url.port.into()))])]),
                     ),
-                    ("exit", s(&exit)),
-                ]));
-            }
-            self.bindings.insert(
-                s(&format!("{ns}/tcp_server0")),
-                h(vec![
-                    ("type", s("tcp")),
-                    ("kind", s("server")),
-                    (
-                        "options",
-                        h(vec![
-                            ("host", s("0.0.0.0")),
-                            (
-                                "port",
-                                list(ports.iter().map(|p| Yaml::Integer((*p).into())).collect()),
-                            ),
-                        ]),
-                    ),
-                    ("routes", list(tcp_routes)),
-                ]),
-            );
-            if tls {
-                let mut tls_binding = vec![("type", s("tls")), ("kind", s("server"))];
-                match &api.vault {
-                    Some(vault) => tls_binding.push(("vault", s(vault))),
-                    None => cx.error(
-                        &format!("{}.vault", api.path),
-                        "required for an https server URL",
-                    ),
-                }
-                tls_binding.push((
+                    ("exit", s(&format!("{ns}/{next}"))),
+                ])
+            })
+            .collect();
+        self.bindings.insert(
+            s(&format!("{ns}/tcp_server0")),
+            h(vec![
+                ("type", s("tcp")),
+                ("kind", s("server")),
+                (
                     "options",
-                    h(vec![("alpn", list(vec![s("h2"), s("http/1.1")]))]),
-                ));
-                tls_binding.push(("exit", s(&format!("{ns}/http_server0"))));
-                self.bindings
-                    .insert(s(&format!("{ns}/tls_server0")), h(tls_binding));
-            }
-            let prefix = prefix(&spec.doc);
-            let mut http_routes = Vec::new();
-            let mut sse_routes = Vec::new();
-            for op in operations(&spec.doc) {
-                if !op.is_sse(&spec.doc) {
-                    continue;
-                }
-                let path = format!("{prefix}{}", glob_of(&op.address));
-                let exit = api
-                    .routes
-                    .iter()
-                    .find(|r| {
-                        r.when.is_empty() || r.when.iter().any(|c| condition_matches(c, spec, &op))
-                    })
-                    .and_then(|r| r.exit.clone())
-                    .or_else(|| api.exit.clone());
-                let Some(exit) = exit else {
-                    cx.warn(
-                        &api.path,
-                        format!(
-                            "operation {:?} of spec {:?}: no route; not served",
-                            op.id, spec.label
+                    h(vec![
+                        ("host", s("0.0.0.0")),
+                        (
+                            "port",
+                            list(ports.iter().map(|p| Yaml::Integer((*p).into())).collect()),
                         ),
-                    );
-                    continue;
-                };
-                http_routes.push(h(vec![
-                    (
-                        "when",
-                        list(vec![h(vec![(
-                            "headers",
-                            h(vec![(":path", s(&path)), (":method", s("GET"))]),
-                        )])]),
-                    ),
-                    ("exit", s(&format!("{ns}/sse_server0"))),
-                ]));
-                sse_routes.push(h(vec![
-                    ("when", list(vec![h(vec![("path", s(&path))])])),
-                    ("exit", s(&self.entry(&exit))),
-                ]));
-            }
-            let mut http_options = vec![("access-control", h(vec![("policy", s("cross-origin"))]))];
-            if let Some(auth) = http_authorization(cx, spec) {
-                http_options.push(("authorization", auth));
-            }
-            self.bindings.insert(
-                s(&format!("{ns}/http_server0")),
-                h(vec![
-                    ("type", s("http")),
-                    ("kind", s("server")),
-                    ("options", h(http_options)),
-                    ("routes", list(http_routes)),
-                ]),
-            );
-            self.bindings.insert(
-                s(&format!("{ns}/sse_server0")),
-                h(vec![
-                    ("type", s("sse")),
-                    ("kind", s("server")),
-                    ("routes", list(sse_routes)),
-                ]),
-            );
+                    ]),
+                ),
+                ("routes", list(tcp_routes)),
+            ]),
+        );
+    }
+
+    /// `{ns}/tls_server0` for an https server URL, with the api's vault.
+    fn tls_server_binding(&mut self, cx: &mut Cx, api: &Api, ns: &str) {
+        let mut tls_binding = vec![("type", s("tls")), ("kind", s("server"))];
+        match &api.vault {
+            Some(vault) => tls_binding.push(("vault", s(vault))),
+            None => cx.error(
+                &format!("{}.vault", api.path),
+                "required for an https server URL",
+            ),
         }
+        tls_binding.push((
+            "options",
+            h(vec![("alpn", list(vec![s("h2"), s("http/1.1")]))]),
+        ));
+        tls_binding.push(("exit", s(&format!("{ns}/http_server0"))));
+        self.bindings
+            .insert(s(&format!("{ns}/tls_server0")), h(tls_binding));
+    }
+
+    /// The http server's and the sse server's routes for the spec's SSE operations that a
+    /// route of the api (or its exit) serves.
+    fn sse_operation_routes(
+        &self,
+        cx: &mut Cx,
+        api: &Api,
+        spec: &Spec,
+        ns: &str,
+    ) -> (Vec<Yaml>, Vec<Yaml>) {
+        let prefix = prefix(&spec.doc);
+        let mut http_routes = Vec::new();
+        let mut sse_routes = Vec::new();
+        for op in operations(&spec.doc) {
+            if !op.is_sse(&spec.doc) {
+                continue;
+            }
+            let path = format!("{prefix}{}", glob_of(&op.address));
+            let exit = api
+                .routes
+                .iter()
+                .find(|r| {
+                    r.when.is_empty() || r.when.iter().any(|c| condition_matches(c, spec, &op))
+                })
+                .and_then(|r| r.exit.clone())
+                .or_else(|| api.exit.clone());
+            let Some(exit) = exit else {
+                cx.warn(
+                    &api.path,
+                    format!(
+                        "operation {:?} of spec {:?}: no route; not served",
+                        op.id, spec.label
+                    ),
+                );
+                continue;
+            };
+            http_routes.push(h(vec![
+                (
+                    "when",
+                    list(vec![h(vec![(
+                        "headers",
+                        h(vec![(":path", s(&path)), (":method", s("GET"))]),
+                    )])]),
+                ),
+                ("exit", s(&format!("{ns}/sse_server0"))),
+            ]));
+            sse_routes.push(h(vec![
+                ("when", list(vec![h(vec![("path", s(&path))])])),
+                ("exit", s(&self.entry(&exit))),
+            ]));
+        }
+        (http_routes, sse_routes)
+    }
+
+    /// `{ns}/http_server0` (cross-origin, the spec's authorization) and `{ns}/sse_server0`.
+    fn http_and_sse_server_bindings(
+        &mut self,
+        cx: &mut Cx,
+        spec: &Spec,
+        ns: &str,
+        http_routes: Vec<Yaml>,
+        sse_routes: Vec<Yaml>,
+    ) {
+        let mut http_options = vec![("access-control", h(vec![("policy", s("cross-origin"))]))];
+        if let Some(auth) = http_authorization(cx, spec) {
+            http_options.push(("authorization", auth));
+        }
+        self.bindings.insert(
+            s(&format!("{ns}/http_server0")),
+            h(vec![
+                ("type", s("http")),
+                ("kind", s("server")),
+                ("options", h(http_options)),
+                ("routes", list(http_routes)),
+            ]),
+        );
+        self.bindings.insert(
+            s(&format!("{ns}/sse_server0")),
+            h(vec![
+                ("type", s("sse")),
+                ("kind", s("server")),
+                ("routes", list(sse_routes)),
+            ]),
+        );
     }
 
     fn proxy(&mut self, cx: &mut Cx, api: &Api) {
         let mut routes = Vec::new();
         for when_spec in &api.specs {
-            let prefix = prefix(&when_spec.doc);
             for op in operations(&when_spec.doc) {
                 if !op.is_sse(&when_spec.doc) {
                     continue;
                 }
-                let Some(route) = api.routes.iter().find(|r| {
-                    r.when.is_empty() || r.when.iter().any(|c| condition_matches(c, when_spec, &op))
-                }) else {
-                    continue;
-                };
-                let Some(with_spec) = route
-                    .with_spec
-                    .as_ref()
-                    .and_then(|w| api.specs.iter().find(|s| &s.label == w))
-                else {
-                    if let Some(w) = &route.with_spec {
-                        cx.error(
-                            &api.path,
-                            format!("with.spec {w:?}: no such spec in options.specs"),
-                        );
-                    }
+                let Some((route, with_spec)) = proxy_route_for(cx, api, when_spec, &op) else {
                     continue;
                 };
                 if !with_spec
@@ -872,40 +987,12 @@ impl Gen {
                     continue;
                 }
                 let kafka_id = route.with_operation.as_deref().unwrap_or(op.id);
-                let kafka_ops = operations(&with_spec.doc);
-                let Some(kafka_op) = kafka_ops.iter().find(|k| k.id == kafka_id) else {
-                    cx.warn(
-                        &api.path,
-                        format!(
-                            "operation {:?} of spec {:?}: no operation {kafka_id:?} in spec {:?}; not served",
-                            op.id, when_spec.label, with_spec.label
-                        ),
-                    );
+                let Some(topic) =
+                    kafka_receive_topic(cx, api, (when_spec, &op), with_spec, kafka_id)
+                else {
                     continue;
                 };
-                if kafka_op.op["action"].as_str() != Some("receive") {
-                    cx.warn(
-                        &api.path,
-                        format!("operation {kafka_id:?} of spec {:?}: action is not receive; not served", with_spec.label),
-                    );
-                    continue;
-                }
-                // Guards from the operation's security schemes mapped by this spec.
-                let mut guards: Vec<(String, Vec<Value>)> = Vec::new();
-                for scheme in op.security_schemes() {
-                    if let Some((_, guard)) = when_spec.security.iter().find(|(s, _)| *s == scheme)
-                    {
-                        let scopes = when_spec.doc.resolved["components"]["securitySchemes"]
-                            [&scheme]["scopes"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        match guards.iter_mut().find(|(g, _)| g == guard) {
-                            Some((_, roles)) => roles.extend(scopes),
-                            None => guards.push((guard.clone(), scopes)),
-                        }
-                    }
-                }
+                let guards = operation_guards(when_spec, &op);
                 if guards.len() > 1 {
                     cx.warn(
                         &api.path,
@@ -916,58 +1003,13 @@ impl Gen {
                     );
                     continue;
                 }
-                let identity = guards
-                    .first()
-                    .map(|(g, _)| format!("${{guarded['{g}'].identity}}"));
-                let subst = |v: &Value| match (v.as_str(), &identity) {
-                    (Some("{identity}"), Some(id)) => s(id),
-                    _ => from_json(v),
-                };
-                let topic = kafka_op.address.clone();
-                let mut with = vec![
-                    ("topic", s(&topic)),
-                    ("event", h(vec![("id", s("${etag}"))])),
-                ];
-                if let Some(filters) = op.op["bindings"]["x-zilla-sse-kafka"]["filters"].as_array()
-                {
-                    let mut out = Vec::new();
-                    for f in filters {
-                        let mut filter = Vec::new();
-                        if let Some(key) = f.get("key") {
-                            filter.push(("key", subst(key)));
-                        }
-                        if let Some(headers) = f.get("headers").and_then(Value::as_object) {
-                            let mut hh = Hash::new();
-                            for (k, v) in headers {
-                                hh.insert(s(k), subst(v));
-                            }
-                            filter.push(("headers", Yaml::Hash(hh)));
-                        }
-                        out.push(h(filter));
-                    }
-                    with.push(("filters", list(out)));
-                }
-                let mut r = vec![(
-                    "when",
-                    list(vec![h(vec![(
-                        "path",
-                        s(&format!("{prefix}{}", op.address)),
-                    )])]),
-                )];
-                let exit = route.exit.clone().or_else(|| api.exit.clone());
-                let Some(exit) = exit else {
+                let Some(exit) = route.exit.clone().or_else(|| api.exit.clone()) else {
                     cx.error(&api.path, "route without exit");
                     continue;
                 };
                 let exit = self.entry(&exit);
-                r.push(("exit", s(&exit)));
-                r.push(("with", h(with)));
-                if let Some((guard, roles)) = guards.first() {
-                    let mut g = Hash::new();
-                    g.insert(s(guard), list(roles.iter().map(from_json).collect()));
-                    r.push(("guarded", Yaml::Hash(g)));
-                }
-                routes.push(h(r));
+                let path = format!("{}{}", prefix(&when_spec.doc), op.address);
+                routes.push(sse_kafka_route(&op, &path, &exit, &topic, guards.first()));
                 let schemas: Vec<Value> = op
                     .messages()
                     .into_iter()
@@ -991,7 +1033,6 @@ impl Gen {
     fn client(&mut self, cx: &mut Cx, api: &Api) {
         for (i, spec) in api.specs.iter().enumerate() {
             let ns = format!("{}/{}", api.name, spec.label);
-            let entry = format!("{ns}/kafka_cache_client0");
             let Some(server) = spec.servers.first() else {
                 cx.error(
                     &format!("{}.servers", spec.path),
@@ -1006,151 +1047,347 @@ impl Gen {
                 );
             }
             let catalog_name = format!("{ns}/catalog0");
-            let mut subjects = Hash::new();
-            let mut bootstrap = Vec::new();
-            let mut topics = Vec::new();
-            let mut seen = Vec::new();
-            for op in operations(&spec.doc) {
-                let topic = op.address.clone();
-                if topic.contains('{') || seen.contains(&topic) {
-                    continue;
-                }
-                seen.push(topic.clone());
-                bootstrap.push(s(&topic));
-                let default_type = spec.doc.resolved["defaultContentType"].as_str();
-                let kafka_schema = op.messages().into_iter().next().and_then(|(key, m)| {
-                    let content_type = m["contentType"].as_str().or(default_type)?;
-                    let json = content_type == "application/json"
-                        || (content_type.starts_with("application/") && content_type.ends_with("+json"));
-                    if !json {
-                        if content_type.contains("avro") || content_type.contains("protobuf") {
-                            cx.warn(&spec.path, format!("message contentType {content_type:?}: not supported yet; no model"));
-                        }
-                        return None;
-                    }
-                    Some((key, m.get("payload")?.clone()))
-                });
-                let sse: Vec<Value> = self
-                    .topic_schemas
-                    .iter()
-                    .filter(|(e, t, _)| *e == entry && *t == topic)
-                    .flat_map(|(_, _, s)| s.clone())
-                    .collect();
-                let mut parts = Vec::new();
-                let mut subject = format!("{}-value", op.channel_key);
-                if let Some((key, schema)) = kafka_schema {
-                    subject = format!("{}-{key}-value", op.channel_key);
-                    parts.push(schema);
-                }
-                match sse.len() {
-                    0 => {}
-                    1 => parts.push(sse[0].clone()),
-                    _ => parts.push(serde_json::json!({ "anyOf": sse })),
-                }
-                let schema = match parts.len() {
-                    0 => {
-                        topics.push(h(vec![("name", s(&topic))]));
-                        continue;
-                    }
-                    1 => parts.remove(0),
-                    _ => serde_json::json!({ "allOf": parts }),
-                };
-                subjects.insert(
-                    s(&subject),
-                    h(vec![
-                        ("schema", s(&schema.to_string())),
-                        ("version", s("latest")),
-                    ]),
-                );
-                topics.push(h(vec![
-                    ("name", s(&topic)),
-                    (
-                        "value",
-                        h(vec![
-                            ("model", s("json")),
-                            (
-                                "catalog",
-                                h(vec![(
-                                    catalog_name.as_str(),
-                                    list(vec![h(vec![
-                                        ("subject", s(&subject)),
-                                        ("version", s("latest")),
-                                    ])]),
-                                )]),
-                            ),
-                        ]),
-                    ),
-                ]));
-            }
-            if !subjects.is_empty() {
+            let cache = self.client_topics(cx, spec, &ns, &catalog_name);
+            if !cache.subjects.is_empty() {
                 self.catalogs.insert(
                     s(&catalog_name),
                     h(vec![
                         ("type", s("inline")),
-                        ("options", h(vec![("subjects", Yaml::Hash(subjects))])),
+                        ("options", h(vec![("subjects", Yaml::Hash(cache.subjects))])),
                     ]),
                 );
             }
-            self.bindings.insert(
-                s(&entry),
-                h(vec![
-                    ("type", s("kafka")),
-                    ("kind", s("cache_client")),
-                    ("exit", s(&format!("{ns}/kafka_cache_server0"))),
-                ]),
-            );
-            self.bindings.insert(
-                s(&format!("{ns}/kafka_cache_server0")),
-                h(vec![
-                    ("type", s("kafka")),
-                    ("kind", s("cache_server")),
-                    (
-                        "options",
-                        h(vec![
-                            ("bootstrap", list(bootstrap)),
-                            ("topics", list(topics)),
-                        ]),
-                    ),
-                    ("exit", s(&format!("{ns}/kafka_client0"))),
-                ]),
-            );
-            let secure = server.scheme == "kafka-secure";
-            let mut client_options = vec![(
-                "servers",
-                list(vec![s(&format!("{}:{}", server.host, server.port))]),
-            )];
-            if let Some(auth) = kafka_authorization(spec) {
-                client_options.push(("authorization", auth));
+            self.kafka_cache_bindings(&ns, cache.bootstrap, cache.topics);
+            self.kafka_client_bindings(api, spec, &ns, server);
+        }
+    }
+
+    /// The cache's topics (each with its json model when the spec or the proxies in front give
+    /// a schema), their catalog subjects, and the bootstrap list.
+    fn client_topics(
+        &self,
+        cx: &mut Cx,
+        spec: &Spec,
+        ns: &str,
+        catalog_name: &str,
+    ) -> ClientTopics {
+        let entry = format!("{ns}/kafka_cache_client0");
+        let mut out = ClientTopics {
+            subjects: Hash::new(),
+            bootstrap: Vec::new(),
+            topics: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for op in operations(&spec.doc) {
+            let topic = op.address.clone();
+            if topic.contains('{') || seen.contains(&topic) {
+                continue;
             }
-            let next = if secure {
-                format!("{ns}/tls_client0")
-            } else {
-                format!("{ns}/tcp_client0")
+            seen.push(topic.clone());
+            out.bootstrap.push(s(&topic));
+            let sse: Vec<Value> = self
+                .topic_schemas
+                .iter()
+                .filter(|(e, t, _)| *e == entry && *t == topic)
+                .flat_map(|(_, _, s)| s.clone())
+                .collect();
+            let Some((subject, schema)) = topic_schema(cx, spec, &op, sse) else {
+                out.topics.push(h(vec![("name", s(&topic))]));
+                continue;
             };
-            self.bindings.insert(
-                s(&format!("{ns}/kafka_client0")),
+            out.subjects.insert(
+                s(&subject),
                 h(vec![
-                    ("type", s("kafka")),
-                    ("kind", s("client")),
-                    ("options", h(client_options)),
-                    ("exit", s(&next)),
+                    ("schema", s(&schema.to_string())),
+                    ("version", s("latest")),
                 ]),
             );
-            if secure {
-                let mut tls = vec![("type", s("tls")), ("kind", s("client"))];
-                if let Some(vault) = &api.vault {
-                    tls.push(("vault", s(vault)));
-                }
-                tls.push(("exit", s(&format!("{ns}/tcp_client0"))));
-                self.bindings
-                    .insert(s(&format!("{ns}/tls_client0")), h(tls));
+            out.topics
+                .push(json_model_topic(&topic, catalog_name, &subject));
+        }
+        out
+    }
+
+    /// `{ns}/kafka_cache_client0` and `{ns}/kafka_cache_server0`.
+    fn kafka_cache_bindings(&mut self, ns: &str, bootstrap: Vec<Yaml>, topics: Vec<Yaml>) {
+        self.bindings.insert(
+            s(&format!("{ns}/kafka_cache_client0")),
+            h(vec![
+                ("type", s("kafka")),
+                ("kind", s("cache_client")),
+                ("exit", s(&format!("{ns}/kafka_cache_server0"))),
+            ]),
+        );
+        self.bindings.insert(
+            s(&format!("{ns}/kafka_cache_server0")),
+            h(vec![
+                ("type", s("kafka")),
+                ("kind", s("cache_server")),
+                (
+                    "options",
+                    h(vec![
+                        ("bootstrap", list(bootstrap)),
+                        ("topics", list(topics)),
+                    ]),
+                ),
+                ("exit", s(&format!("{ns}/kafka_client0"))),
+            ]),
+        );
+    }
+
+    /// `{ns}/kafka_client0` to the spec's first server, through `{ns}/tls_client0` for
+    /// `kafka-secure`, and `{ns}/tcp_client0`.
+    fn kafka_client_bindings(&mut self, api: &Api, spec: &Spec, ns: &str, server: &Url) {
+        let secure = server.scheme == "kafka-secure";
+        let mut client_options = vec![(
+            "servers",
+            list(vec![s(&format!("{}:{}", server.host, server.port))]),
+        )];
+        if let Some(auth) = kafka_authorization(spec) {
+            client_options.push(("authorization", auth));
+        }
+        let next = if secure {
+            format!("{ns}/tls_client0")
+        } else {
+            format!("{ns}/tcp_client0")
+        };
+        self.bindings.insert(
+            s(&format!("{ns}/kafka_client0")),
+            h(vec![
+                ("type", s("kafka")),
+                ("kind", s("client")),
+                ("options", h(client_options)),
+                ("exit", s(&next)),
+            ]),
+        );
+        if secure {
+            let mut tls = vec![("type", s("tls")), ("kind", s("client"))];
+            if let Some(vault) = &api.vault {
+                tls.push(("vault", s(vault)));
             }
-            self.bindings.insert(
-                s(&format!("{ns}/tcp_client0")),
-                h(vec![("type", s("tcp")), ("kind", s("client"))]),
+            tls.push(("exit", s(&format!("{ns}/tcp_client0"))));
+            self.bindings
+                .insert(s(&format!("{ns}/tls_client0")), h(tls));
+        }
+        self.bindings.insert(
+            s(&format!("{ns}/tcp_client0")),
+            h(vec![("type", s("tcp")), ("kind", s("client"))]),
+        );
+    }
+}
+
+/// What an asyncapi client's Kafka cache is told of its topics.
+struct ClientTopics {
+    subjects: Hash,
+    bootstrap: Vec<Yaml>,
+    topics: Vec<Yaml>,
+}
+
+/// The catalog subject and the schema of a topic: the Kafka spec's own JSON payload schema
+/// and the schemas the SSE operations in front of it declare (`sse`), combined; `None` when
+/// there is none.
+fn topic_schema(
+    cx: &mut Cx,
+    spec: &Spec,
+    op: &Operation<'_>,
+    sse: Vec<Value>,
+) -> Option<(String, Value)> {
+    let mut parts = Vec::new();
+    let mut subject = format!("{}-value", op.channel_key);
+    if let Some((key, schema)) = kafka_json_payload(cx, spec, op) {
+        subject = format!("{}-{key}-value", op.channel_key);
+        parts.push(schema);
+    }
+    match sse.len() {
+        0 => {}
+        1 => parts.extend(sse),
+        _ => parts.push(serde_json::json!({ "anyOf": sse })),
+    }
+    let schema = match parts.len() {
+        0 => return None,
+        1 => parts.remove(0),
+        _ => serde_json::json!({ "allOf": parts }),
+    };
+    Some((subject, schema))
+}
+
+/// The first message's payload schema when its content type is JSON (message key, schema);
+/// Avro and Protobuf are warned about (no model yet).
+fn kafka_json_payload(cx: &mut Cx, spec: &Spec, op: &Operation<'_>) -> Option<(String, Value)> {
+    let default_type = spec.doc.resolved["defaultContentType"].as_str();
+    let (key, m) = op.messages().into_iter().next()?;
+    let content_type = m["contentType"].as_str().or(default_type)?;
+    let json = content_type == "application/json"
+        || (content_type.starts_with("application/") && content_type.ends_with("+json"));
+    if !json {
+        if content_type.contains("avro") || content_type.contains("protobuf") {
+            cx.warn(
+                &spec.path,
+                format!("message contentType {content_type:?}: not supported yet; no model"),
+            );
+        }
+        return None;
+    }
+    Some((key, m.get("payload")?.clone()))
+}
+
+/// A cache topic whose values are JSON checked against `subject` of `catalog_name`.
+fn json_model_topic(topic: &str, catalog_name: &str, subject: &str) -> Yaml {
+    h(vec![
+        ("name", s(topic)),
+        (
+            "value",
+            h(vec![
+                ("model", s("json")),
+                (
+                    "catalog",
+                    h(vec![(
+                        catalog_name,
+                        list(vec![h(vec![
+                            ("subject", s(subject)),
+                            ("version", s("latest")),
+                        ])]),
+                    )]),
+                ),
+            ]),
+        ),
+    ])
+}
+
+/// The first route of a proxy that takes `op` of `when_spec`, with the spec its `with.spec`
+/// names; an unknown `with.spec` is reported.
+fn proxy_route_for<'a>(
+    cx: &mut Cx,
+    api: &'a Api,
+    when_spec: &Spec,
+    op: &Operation<'_>,
+) -> Option<(&'a ProxyRoute, &'a Spec)> {
+    let route = api.routes.iter().find(|r| {
+        r.when.is_empty() || r.when.iter().any(|c| condition_matches(c, when_spec, op))
+    })?;
+    let with_spec = route
+        .with_spec
+        .as_ref()
+        .and_then(|w| api.specs.iter().find(|s| &s.label == w));
+    if with_spec.is_none() {
+        if let Some(w) = &route.with_spec {
+            cx.error(
+                &api.path,
+                format!("with.spec {w:?}: no such spec in options.specs"),
             );
         }
     }
+    Some((route, with_spec?))
+}
+
+/// The topic of operation `kafka_id` of the Kafka spec, when it is a `receive`; else
+/// warned about (the SSE operation `op` of `when_spec` is not served).
+fn kafka_receive_topic(
+    cx: &mut Cx,
+    api: &Api,
+    (when_spec, op): (&Spec, &Operation<'_>),
+    with_spec: &Spec,
+    kafka_id: &str,
+) -> Option<String> {
+    let kafka_ops = operations(&with_spec.doc);
+    let Some(kafka_op) = kafka_ops.iter().find(|k| k.id == kafka_id) else {
+        cx.warn(
+            &api.path,
+            format!(
+                "operation {:?} of spec {:?}: no operation {kafka_id:?} in spec {:?}; not served",
+                op.id, when_spec.label, with_spec.label
+            ),
+        );
+        return None;
+    };
+    if kafka_op.op["action"].as_str() != Some("receive") {
+        cx.warn(
+            &api.path,
+            format!(
+                "operation {kafka_id:?} of spec {:?}: action is not receive; not served",
+                with_spec.label
+            ),
+        );
+        return None;
+    }
+    Some(kafka_op.address.clone())
+}
+
+/// Guards from the operation's security schemes mapped by this spec, each with the scopes of
+/// its schemes as roles.
+fn operation_guards(spec: &Spec, op: &Operation<'_>) -> Vec<(String, Vec<Value>)> {
+    let mut guards: Vec<(String, Vec<Value>)> = Vec::new();
+    for scheme in op.security_schemes() {
+        if let Some((_, guard)) = spec.security.iter().find(|(s, _)| *s == scheme) {
+            let scopes = spec.doc.resolved["components"]["securitySchemes"][&scheme]["scopes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            match guards.iter_mut().find(|(g, _)| g == guard) {
+                Some((_, roles)) => roles.extend(scopes),
+                None => guards.push((guard.clone(), scopes)),
+            }
+        }
+    }
+    guards
+}
+
+/// An sse-kafka proxy route: `path` to `topic` through `exit`, with the operation's filters
+/// (`{identity}` standing for the guard's identity) and the guard, if any.
+fn sse_kafka_route(
+    op: &Operation<'_>,
+    path: &str,
+    exit: &str,
+    topic: &str,
+    guard: Option<&(String, Vec<Value>)>,
+) -> Yaml {
+    let identity = guard.map(|(g, _)| format!("${{guarded['{g}'].identity}}"));
+    let mut with = vec![
+        ("topic", s(topic)),
+        ("event", h(vec![("id", s("${etag}"))])),
+    ];
+    if let Some(filters) = op.op["bindings"]["x-zilla-sse-kafka"]["filters"].as_array() {
+        with.push((
+            "filters",
+            list(sse_kafka_filters(filters, identity.as_deref())),
+        ));
+    }
+    let mut r = vec![
+        ("when", list(vec![h(vec![("path", s(path))])])),
+        ("exit", s(exit)),
+        ("with", h(with)),
+    ];
+    if let Some((guard, roles)) = guard {
+        let mut g = Hash::new();
+        g.insert(s(guard), list(roles.iter().map(from_json).collect()));
+        r.push(("guarded", Yaml::Hash(g)));
+    }
+    h(r)
+}
+
+/// `x-zilla-sse-kafka.filters` as route filters, `{identity}` replaced by `identity`.
+fn sse_kafka_filters(filters: &[Value], identity: Option<&str>) -> Vec<Yaml> {
+    let subst = |v: &Value| match (v.as_str(), identity) {
+        (Some("{identity}"), Some(id)) => s(id),
+        _ => from_json(v),
+    };
+    filters
+        .iter()
+        .map(|f| {
+            let mut filter = Vec::new();
+            if let Some(key) = f.get("key") {
+                filter.push(("key", subst(key)));
+            }
+            if let Some(headers) = f.get("headers").and_then(Value::as_object) {
+                let mut hh = Hash::new();
+                for (k, v) in headers {
+                    hh.insert(s(k), subst(v));
+                }
+                filter.push(("headers", Yaml::Hash(hh)));
+            }
+            h(filter)
+        })
+        .collect()
 }
 
 /// The scheme object named `scheme` in the document's components.

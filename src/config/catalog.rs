@@ -361,6 +361,35 @@ pub(super) fn read_model(
         ],
         "unknown option",
     );
+    let model = read_model_kind(cx, &map)?;
+    let view_json = read_view(cx, &map, model)?;
+    check_validate(cx, &map);
+    let record = match map.get("record") {
+        Some(n) if model == ModelKind::Protobuf => Some(n.string(cx)?),
+        Some(n) => {
+            cx.error(&n.path, "only for model protobuf");
+            None
+        }
+        None => None,
+    };
+    let (catalog, first, name) = read_model_catalog(cx, &map, catalogs)?;
+    let (selector, selector_record) = read_selector(cx, &first, model)?;
+    let record = record.or(selector_record);
+    if !selector_in_catalog(cx, &catalog, &selector, &first, &name) {
+        return None;
+    }
+    Some(ModelConfig {
+        model,
+        view_json,
+        catalog,
+        selector,
+        record,
+        path: node.path.clone(),
+    })
+}
+
+/// `model`: json, avro or protobuf (the core types are not supported yet).
+fn read_model_kind(cx: &mut Cx, map: &Map<'_>) -> Option<ModelKind> {
     let model_node = map.require(cx, "model")?;
     let model = match model_node.string(cx)?.as_str() {
         "json" => ModelKind::Json,
@@ -381,6 +410,11 @@ pub(super) fn read_model(
             return None;
         }
     };
+    Some(model)
+}
+
+/// `view: json` (for avro and protobuf: records are turned into JSON).
+fn read_view(cx: &mut Cx, map: &Map<'_>, model: ModelKind) -> Option<bool> {
     let view_json = match map.get("view") {
         None => false,
         Some(view) => match view.string(cx)?.as_str() {
@@ -398,6 +432,11 @@ pub(super) fn read_model(
             }
         },
     };
+    Some(view_json)
+}
+
+/// `validate`: strict only.
+fn check_validate(cx: &mut Cx, map: &Map<'_>) {
     if let Some(validate) = map.get("validate") {
         match validate.string(cx).as_deref() {
             Some("strict") => {}
@@ -409,14 +448,14 @@ pub(super) fn read_model(
             None => {}
         }
     }
-    let record = match map.get("record") {
-        Some(n) if model == ModelKind::Protobuf => Some(n.string(cx)?),
-        Some(n) => {
-            cx.error(&n.path, "only for model protobuf");
-            None
-        }
-        None => None,
-    };
+}
+
+/// `catalog: { NAME: [selector, ...] }`: the catalog and its first selector node (and name).
+fn read_model_catalog<'y>(
+    cx: &mut Cx,
+    map: &Map<'y>,
+    catalogs: &[Arc<Catalog>],
+) -> Option<(Arc<Catalog>, Node<'y>, String)> {
     let catalog_map = map.require(cx, "catalog")?.map(cx)?;
     let entries = catalog_map.entries(cx);
     let [(name, list)] = &entries[..] else {
@@ -428,38 +467,40 @@ pub(super) fn read_model(
         return None;
     };
     let items = list.list(cx)?;
-    let Some(first) = items.first() else {
+    let Some(first) = items.into_iter().next() else {
         cx.error(&list.path, "expected at least one schema");
         return None;
     };
-    let (selector, selector_record) = read_selector(cx, first, model)?;
-    let record = record.or(selector_record);
-    if let SchemaSelector::Subject { subject, version } = &selector {
+    Some((catalog.clone(), first, name.clone()))
+}
+
+/// Whether a local catalog holds the schema the selector names (a registry is asked later).
+fn selector_in_catalog(
+    cx: &mut Cx,
+    catalog: &Catalog,
+    selector: &SchemaSelector,
+    first: &Node<'_>,
+    name: &str,
+) -> bool {
+    if let SchemaSelector::Subject { subject, version } = selector {
         if !catalog.is_registry() && catalog.local(subject, version).is_none() {
             cx.error(
                 &first.path,
                 format!("subject {subject:?} is not in catalog {name:?}"),
             );
-            return None;
+            return false;
         }
     }
-    if let SchemaSelector::Id(id) = selector {
+    if let SchemaSelector::Id(id) = *selector {
         if !catalog.is_registry() && catalog.local_by_id(id).is_none() {
             cx.error(
                 &first.path,
                 format!("no schema with id {id} in catalog {name:?}"),
             );
-            return None;
+            return false;
         }
     }
-    Some(ModelConfig {
-        model,
-        view_json,
-        catalog: catalog.clone(),
-        selector,
-        record,
-        path: node.path.clone(),
-    })
+    true
 }
 
 /// One schema selector and its protobuf `record`.

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::plan::{CredentialSource, HttpExit, ModelKind, Plan, SchemaSelector};
+use super::plan::{CredentialSource, HttpExit, ModelKind, Plan, SchemaSelector, SseKafkaRoute};
 
 pub fn describe(plan: &Plan) -> Value {
     let mut servers = Map::new();
@@ -26,24 +26,7 @@ pub fn describe(plan: &Plan) -> Value {
         );
         let scheme_name = listener.http.authorization.as_ref().map(|auth| {
             let name = auth.guard.name.clone();
-            let scheme = match auth.credentials.first() {
-                Some(CredentialSource::Header {
-                    name: h, prefix, ..
-                }) if h == "authorization" && prefix.eq_ignore_ascii_case("bearer ") => {
-                    json!({ "type": "http", "scheme": "bearer", "bearerFormat": "JWT" })
-                }
-                Some(CredentialSource::Header { name, .. }) => {
-                    json!({ "type": "httpApiKey", "in": "header", "name": name })
-                }
-                Some(CredentialSource::Query { name, .. }) => {
-                    json!({ "type": "httpApiKey", "in": "query", "name": name })
-                }
-                Some(CredentialSource::Cookie { name, .. }) => {
-                    json!({ "type": "httpApiKey", "in": "cookie", "name": name })
-                }
-                None => json!({ "type": "http", "scheme": "bearer" }),
-            };
-            schemes.insert(name.clone(), scheme);
+            schemes.insert(name.clone(), security_scheme(auth.credentials.first()));
             name
         });
         for route in &listener.http.routes {
@@ -52,70 +35,21 @@ pub fn describe(plan: &Plan) -> Value {
             };
             for sse_route in &sse.routes {
                 for kafka_route in &sse_route.exit.routes {
+                    let guarded = !kafka_route.guarded.is_empty()
+                        || !sse_route.guarded.is_empty()
+                        || !route.guarded.is_empty();
+                    let security = scheme_name.as_deref().filter(|_| guarded);
                     for pattern in &kafka_route.when {
                         let (address, params) = address_of(pattern.as_str());
                         let key = channel_key(&address);
                         if channels.contains_key(&key) {
                             continue;
                         }
-                        let payload = payload(kafka_route);
-                        let mut message =
-                            json!({ "name": "event", "contentType": "application/json" });
-                        if let Some(p) = payload {
-                            message["payload"] = p;
-                        }
-                        let mut channel = json!({
-                            "address": address,
-                            "messages": { "event": message },
-                        });
-                        if !params.is_empty() {
-                            let mut ps = Map::new();
-                            for p in params {
-                                ps.insert(p, json!({}));
-                            }
-                            channel["parameters"] = Value::Object(ps);
-                        }
-                        if let Some(topic) = kafka_route.topic.as_static() {
-                            channel["description"] = json!(format!("Kafka topic {topic}"));
-                        }
-                        channels.insert(key.clone(), channel);
-                        let mut bindings = json!({ "x-zilla-sse": { "method": "GET" } });
-                        if !kafka_route.filters.is_empty() {
-                            let filters: Vec<Value> = kafka_route
-                                .filters
-                                .iter()
-                                .map(|f| {
-                                    let mut o = Map::new();
-                                    if let Some(k) = &f.key {
-                                        o.insert("key".into(), json!(k.source()));
-                                    }
-                                    if !f.headers.is_empty() {
-                                        let h: Map<String, Value> = f
-                                            .headers
-                                            .iter()
-                                            .map(|(n, v)| (n.clone(), json!(v.source())))
-                                            .collect();
-                                        o.insert("headers".into(), Value::Object(h));
-                                    }
-                                    Value::Object(o)
-                                })
-                                .collect();
-                            bindings["x-zilla-sse-kafka"] = json!({ "filters": filters });
-                        }
-                        let mut op = json!({
-                            "action": "receive",
-                            "channel": { "$ref": format!("#/channels/{key}") },
-                            "messages": [ { "$ref": format!("#/channels/{key}/messages/event") } ],
-                            "bindings": bindings,
-                        });
-                        let guarded = !kafka_route.guarded.is_empty()
-                            || !sse_route.guarded.is_empty()
-                            || !route.guarded.is_empty();
-                        if let (true, Some(name)) = (guarded, &scheme_name) {
-                            op["security"] =
-                                json!([{ "$ref": format!("#/components/securitySchemes/{name}") }]);
-                        }
-                        operations.insert(format!("receive_{key}"), op);
+                        channels.insert(key.clone(), channel(kafka_route, address, params));
+                        operations.insert(
+                            format!("receive_{key}"),
+                            receive_operation(kafka_route, &key, security),
+                        );
                     }
                 }
             }
@@ -137,6 +71,85 @@ pub fn describe(plan: &Plan) -> Value {
         doc["components"] = json!({ "securitySchemes": schemes });
     }
     doc
+}
+
+/// The security scheme of an http authorization, by where its first credential is read.
+fn security_scheme(credential: Option<&CredentialSource>) -> Value {
+    match credential {
+        Some(CredentialSource::Header {
+            name: h, prefix, ..
+        }) if h == "authorization" && prefix.eq_ignore_ascii_case("bearer ") => {
+            json!({ "type": "http", "scheme": "bearer", "bearerFormat": "JWT" })
+        }
+        Some(CredentialSource::Header { name, .. }) => {
+            json!({ "type": "httpApiKey", "in": "header", "name": name })
+        }
+        Some(CredentialSource::Query { name, .. }) => {
+            json!({ "type": "httpApiKey", "in": "query", "name": name })
+        }
+        Some(CredentialSource::Cookie { name, .. }) => {
+            json!({ "type": "httpApiKey", "in": "cookie", "name": name })
+        }
+        None => json!({ "type": "http", "scheme": "bearer" }),
+    }
+}
+
+/// The channel of a route path: its address, parameters, the event message (payload from the
+/// topic's JSON model when it has one) and the topic.
+fn channel(kafka_route: &SseKafkaRoute, address: String, params: Vec<String>) -> Value {
+    let mut message = json!({ "name": "event", "contentType": "application/json" });
+    if let Some(p) = payload(kafka_route) {
+        message["payload"] = p;
+    }
+    let mut channel = json!({
+        "address": address,
+        "messages": { "event": message },
+    });
+    if !params.is_empty() {
+        let ps: Map<String, Value> = params.into_iter().map(|p| (p, json!({}))).collect();
+        channel["parameters"] = Value::Object(ps);
+    }
+    if let Some(topic) = kafka_route.topic.as_static() {
+        channel["description"] = json!(format!("Kafka topic {topic}"));
+    }
+    channel
+}
+
+/// The `receive` operation of channel `key`, with the route's filters and, when the route is
+/// guarded, the security scheme.
+fn receive_operation(kafka_route: &SseKafkaRoute, key: &str, security: Option<&str>) -> Value {
+    let mut bindings = json!({ "x-zilla-sse": { "method": "GET" } });
+    if !kafka_route.filters.is_empty() {
+        let filters: Vec<Value> = kafka_route.filters.iter().map(filter).collect();
+        bindings["x-zilla-sse-kafka"] = json!({ "filters": filters });
+    }
+    let mut op = json!({
+        "action": "receive",
+        "channel": { "$ref": format!("#/channels/{key}") },
+        "messages": [ { "$ref": format!("#/channels/{key}/messages/event") } ],
+        "bindings": bindings,
+    });
+    if let Some(name) = security {
+        op["security"] = json!([{ "$ref": format!("#/components/securitySchemes/{name}") }]);
+    }
+    op
+}
+
+/// A route filter as `x-zilla-sse-kafka` writes it: key and headers, as configured.
+fn filter(f: &super::plan::FilterTemplate) -> Value {
+    let mut o = Map::new();
+    if let Some(k) = &f.key {
+        o.insert("key".into(), json!(k.source()));
+    }
+    if !f.headers.is_empty() {
+        let h: Map<String, Value> = f
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), json!(v.source())))
+            .collect();
+        o.insert("headers".into(), Value::Object(h));
+    }
+    Value::Object(o)
 }
 
 /// `/a/{id}/*` → (`/a/{id}/{wildcard1}`, [id, wildcard1]).
@@ -185,7 +198,7 @@ fn channel_key(address: &str) -> String {
 
 /// The JSON schema of the route's topic value model, when it is a JSON model of a local
 /// catalog.
-fn payload(route: &super::plan::SseKafkaRoute) -> Option<Value> {
+fn payload(route: &SseKafkaRoute) -> Option<Value> {
     let topic = route.topic.as_static()?;
     let options = route.cluster.topics.iter().find(|t| t.matches(topic))?;
     let model = options.value.as_ref()?;

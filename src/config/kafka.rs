@@ -8,7 +8,7 @@ use super::pattern::Glob;
 use super::plan::{
     DefaultOffset, KafkaCluster, ModelConfig, SaslPlan, TlsClientPlan, TopicOptions,
 };
-use super::yaml::{Key, Node};
+use super::yaml::{Key, Map, Node};
 
 /// One kafka binding, read once.
 #[derive(Clone, Debug)]
@@ -76,20 +76,60 @@ impl<'y, 'e> Loader<'y, 'e> {
             tls: None,
         };
         if let Some(options) = &options {
-            if let Some(topics) = options.get("topics") {
-                node.topics = self.kafka_topics(kind, &topics);
-            }
-            if let Some(bootstrap) = options.get("bootstrap") {
-                node.bootstrap = bootstrap.strings(&mut self.cx).unwrap_or_default();
-            }
-            if let Some(servers) = options.get("servers") {
-                node.servers = read_servers(self, &servers);
-            }
-            if kind == Kind::KafkaClient {
-                node.sasl = self.kafka_sasl(idx, options);
-            }
+            self.read_kafka_options(idx, kind, options, &mut node);
         }
+        let (allowed, next) = self.kafka_routes(idx, kind);
+        node.allowed = allowed;
+        node.next = next;
+        match (kind, node.next) {
+            (Kind::KafkaClient, next) => {
+                let fallback = self.kafka_client_transport(next, &mut node);
+                let servers_given = options.as_ref().is_some_and(|o| o.get("servers").is_some());
+                if node.servers.is_empty() {
+                    match fallback {
+                        Some(server) => node.servers.push(server),
+                        None if servers_given => {}
+                        None => {
+                            let path = format!("{}.options.servers", self.bindings[idx].path);
+                            self.cx.error(&path, "required");
+                        }
+                    }
+                }
+            }
+            (_, Some(next)) => {
+                self.kafka_node(next);
+            }
+            (_, None) => {}
+        }
+        Some(node)
+    }
 
+    /// `options.topics`, `bootstrap`, `servers`, and a client's `sasl`.
+    fn read_kafka_options(
+        &mut self,
+        idx: usize,
+        kind: Kind,
+        options: &Map<'y>,
+        node: &mut KafkaNode,
+    ) {
+        if let Some(topics) = options.get("topics") {
+            node.topics = self.kafka_topics(kind, &topics);
+        }
+        if let Some(bootstrap) = options.get("bootstrap") {
+            node.bootstrap = bootstrap.strings(&mut self.cx).unwrap_or_default();
+        }
+        if let Some(servers) = options.get("servers") {
+            node.servers = read_servers(self, &servers);
+        }
+        if kind == Kind::KafkaClient {
+            node.sasl = self.kafka_sasl(idx, options);
+        }
+    }
+
+    /// The routes: the topics they allow (`None`: every topic, when there are no routes or a
+    /// route, or the binding exit, has no `when`; else the union of their topics) and the one
+    /// binding they all lead to.
+    fn kafka_routes(&mut self, idx: usize, kind: Kind) -> (Option<Vec<Glob>>, Option<usize>) {
         let specs = self.routes(
             idx,
             &[
@@ -103,24 +143,10 @@ impl<'y, 'e> Loader<'y, 'e> {
             Kind::KafkaCacheServer => &[Kind::KafkaClient],
             _ => &[Kind::TcpClient, Kind::TlsClient],
         };
-        // No routes at all: every topic. Otherwise the union of the routes' topics, unless a
-        // route (or the binding exit) has no `when`.
         let mut allowed = (!specs.is_empty()).then(Vec::new);
         let mut next: Option<(usize, String)> = None;
         for spec in &specs {
-            let mut globs = Vec::new();
-            for condition in &spec.when {
-                let Some(map) = condition.map(&mut self.cx) else {
-                    continue;
-                };
-                map.check(&mut self.cx, &[("topic", Key::Known)], "unknown key");
-                if let Some(topic) = map
-                    .require(&mut self.cx, "topic")
-                    .and_then(|n| n.string(&mut self.cx))
-                {
-                    globs.push(Glob::new(&topic));
-                }
-            }
+            let globs = self.topic_conditions(&spec.when);
             match (&mut allowed, spec.when.is_empty()) {
                 (_, true) => allowed = None,
                 (Some(all), false) => all.extend(globs),
@@ -142,37 +168,43 @@ impl<'y, 'e> Loader<'y, 'e> {
                 }
             }
         }
-        node.allowed = allowed;
-        node.next = next.map(|(target, _)| target);
+        (allowed, next.map(|(target, _)| target))
+    }
 
-        match (kind, node.next) {
-            (Kind::KafkaClient, next) => {
-                let fallback = match next {
-                    Some(n) if self.bindings[n].kind == Some(Kind::TlsClient) => {
-                        let tls = self.tls_client(n);
-                        node.tls = tls.as_ref().map(|t| t.plan.clone());
-                        tls.and_then(|t| t.server)
-                    }
-                    Some(n) => self.tcp_client(n).and_then(|tcp| tcp.server),
-                    None => None,
-                };
-                if node.servers.is_empty() {
-                    match fallback {
-                        Some(server) => node.servers.push(server),
-                        None if options.as_ref().is_some_and(|o| o.get("servers").is_some()) => {}
-                        None => {
-                            let path = format!("{}.options.servers", self.bindings[idx].path);
-                            self.cx.error(&path, "required");
-                        }
-                    }
-                }
+    /// A route's `when: [{ topic }]`, as globs.
+    fn topic_conditions(&mut self, when: &[Node<'y>]) -> Vec<Glob> {
+        let mut globs = Vec::new();
+        for condition in when {
+            let Some(map) = condition.map(&mut self.cx) else {
+                continue;
+            };
+            map.check(&mut self.cx, &[("topic", Key::Known)], "unknown key");
+            if let Some(topic) = map
+                .require(&mut self.cx, "topic")
+                .and_then(|n| n.string(&mut self.cx))
+            {
+                globs.push(Glob::new(&topic));
             }
-            (_, Some(next)) => {
-                self.kafka_node(next);
-            }
-            (_, None) => {}
         }
-        Some(node)
+        globs
+    }
+
+    /// A kafka client's tcp or tls client: the tls plan goes into `node`; returns the broker
+    /// address the tcp client names, if any (the servers when `options.servers` is absent).
+    fn kafka_client_transport(
+        &mut self,
+        next: Option<usize>,
+        node: &mut KafkaNode,
+    ) -> Option<String> {
+        match next {
+            Some(n) if self.bindings[n].kind == Some(Kind::TlsClient) => {
+                let tls = self.tls_client(n);
+                node.tls = tls.as_ref().map(|t| t.plan.clone());
+                tls.and_then(|t| t.server)
+            }
+            Some(n) => self.tcp_client(n).and_then(|tcp| tcp.server),
+            None => None,
+        }
     }
 
     /// `options.topics`: `[{ name, defaultOffset, ... }]`; only the cache_server reads
@@ -204,45 +236,13 @@ impl<'y, 'e> Loader<'y, 'e> {
             else {
                 continue;
             };
-            let mut default_offset = DefaultOffset::Historical;
-            if server {
-                if let Some(offset) = map.get("defaultOffset") {
-                    match offset.string(&mut self.cx).as_deref() {
-                        Some("historical") => {}
-                        Some("live") => default_offset = DefaultOffset::Live,
-                        Some(other) => self.cx.error(
-                            &offset.path,
-                            format!("unknown defaultOffset {other:?}: expected live or historical"),
-                        ),
-                        None => {}
-                    }
-                }
-                if let Some(delta) = map.get("deltaType") {
-                    match delta.string(&mut self.cx).as_deref() {
-                        Some("none") | None => {}
-                        Some("json_patch") => self.cx.error(&delta.path, "not supported"),
-                        Some(other) => self.cx.error(
-                            &delta.path,
-                            format!("unknown deltaType {other:?}: expected none or json_patch"),
-                        ),
-                    }
-                }
-            }
-            let catalogs = self.catalogs.clone();
-            let mut model = |field: &str| {
-                let node = map.get(field)?;
-                let model = super::catalog::read_model(&mut self.cx, &node, &catalogs)?;
-                if !server {
-                    self.cx.warn(
-                        &node.path,
-                        "a cache_client's models apply to produce only (as in Zilla); fetched \
-                         records are converted by the cache_server's topics",
-                    );
-                }
-                Some(model)
+            let default_offset = if server {
+                self.cache_server_topic_options(&map)
+            } else {
+                DefaultOffset::Historical
             };
-            let key = model("key");
-            let value = model("value");
+            let key = self.topic_model(&map, "key", server);
+            let value = self.topic_model(&map, "value", server);
             if topics.iter().any(|t| t.name == name) {
                 self.cx
                     .error(&item.path, format!("topic {name:?} listed twice"));
@@ -256,6 +256,49 @@ impl<'y, 'e> Loader<'y, 'e> {
             });
         }
         topics
+    }
+
+    /// A cache_server topic's `defaultOffset` (historical unless `live`) and `deltaType`
+    /// (none only).
+    fn cache_server_topic_options(&mut self, map: &Map<'y>) -> DefaultOffset {
+        let mut default_offset = DefaultOffset::Historical;
+        if let Some(offset) = map.get("defaultOffset") {
+            match offset.string(&mut self.cx).as_deref() {
+                Some("historical") => {}
+                Some("live") => default_offset = DefaultOffset::Live,
+                Some(other) => self.cx.error(
+                    &offset.path,
+                    format!("unknown defaultOffset {other:?}: expected live or historical"),
+                ),
+                None => {}
+            }
+        }
+        if let Some(delta) = map.get("deltaType") {
+            match delta.string(&mut self.cx).as_deref() {
+                Some("none") | None => {}
+                Some("json_patch") => self.cx.error(&delta.path, "not supported"),
+                Some(other) => self.cx.error(
+                    &delta.path,
+                    format!("unknown deltaType {other:?}: expected none or json_patch"),
+                ),
+            }
+        }
+        default_offset
+    }
+
+    /// A topic's `key` or `value` model.
+    fn topic_model(&mut self, map: &Map<'y>, field: &str, server: bool) -> Option<ModelConfig> {
+        let node = map.get(field)?;
+        let catalogs = self.catalogs.clone();
+        let model = super::catalog::read_model(&mut self.cx, &node, &catalogs)?;
+        if !server {
+            self.cx.warn(
+                &node.path,
+                "a cache_client's models apply to produce only (as in Zilla); fetched \
+                 records are converted by the cache_server's topics",
+            );
+        }
+        Some(model)
     }
 
     /// The cluster behind an sse-kafka route exit (a cache_client or a client), shared by every

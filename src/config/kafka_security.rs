@@ -93,54 +93,8 @@ impl<'y, 'e> Loader<'y, 'e> {
             ],
             "unknown key",
         );
-        let mechanism_node = map.require(&mut self.cx, "mechanism")?;
-        let name = mechanism_node.string(&mut self.cx)?;
-        let mechanism = match SaslMechanism::from_config(&name) {
-            Some(SaslMechanism::OAuthBearer) if !oauth_allowed => {
-                self.cx.error(
-                    &mechanism_node.path,
-                    "oauthbearer is not in options.sasl: use options.authorization with an \
-                     inline guard and token",
-                );
-                return None;
-            }
-            Some(m) => m,
-            None => {
-                self.cx.error(
-                    &mechanism_node.path,
-                    format!(
-                        "mechanism {name:?} not supported (plain, scram-sha-1, scram-sha-256, \
-                         scram-sha-512{})",
-                        if oauth_allowed { ", oauthbearer" } else { "" }
-                    ),
-                );
-                return None;
-            }
-        };
-        let value = |this: &mut Self, key: &str| -> Option<String> {
-            let node = map.require(&mut this.cx, key)?;
-            let text = node.string(&mut this.cx)?;
-            let (field, wanted) = match text.as_str() {
-                "{identity}" => ("identity", guard.map(|g| g.identity.clone())),
-                "{credentials}" => ("credentials", guard.map(|g| g.credentials.clone())),
-                _ => return Some(text),
-            };
-            match wanted {
-                Some(Some(v)) => Some(v),
-                Some(None) => {
-                    this.cx.error(
-                        &node.path,
-                        format!(
-                            "{text}: guard {guard_name:?} has no options.{field} (it would be \
-                             sent as the literal text)"
-                        ),
-                    );
-                    None
-                }
-                // 1.x `sasl`: no guard, the text is the value (as Zilla).
-                None => Some(text),
-            }
-        };
+        let mechanism = self.sasl_mechanism(map, oauth_allowed)?;
+        let value = |this: &mut Self, key: &str| this.credential(map, key, guard, guard_name);
         let (username, secret) = if mechanism == SaslMechanism::OAuthBearer {
             for key in ["username", "password"] {
                 if map.get(key).is_some() {
@@ -164,5 +118,66 @@ impl<'y, 'e> Loader<'y, 'e> {
             secret,
             scram_cache: Default::default(),
         }))
+    }
+
+    /// `mechanism`: one we speak (oauthbearer only where a guard gives the token).
+    fn sasl_mechanism(&mut self, map: &Map<'y>, oauth_allowed: bool) -> Option<SaslMechanism> {
+        let mechanism_node = map.require(&mut self.cx, "mechanism")?;
+        let name = mechanism_node.string(&mut self.cx)?;
+        match SaslMechanism::from_config(&name) {
+            Some(SaslMechanism::OAuthBearer) if !oauth_allowed => {
+                self.cx.error(
+                    &mechanism_node.path,
+                    "oauthbearer is not in options.sasl: use options.authorization with an \
+                     inline guard and token",
+                );
+                None
+            }
+            Some(m) => Some(m),
+            None => {
+                self.cx.error(
+                    &mechanism_node.path,
+                    format!(
+                        "mechanism {name:?} not supported (plain, scram-sha-1, scram-sha-256, \
+                         scram-sha-512{})",
+                        if oauth_allowed { ", oauthbearer" } else { "" }
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A required credential `key`; `{identity}` and `{credentials}` stand for the inline
+    /// guard's options of those names.
+    fn credential(
+        &mut self,
+        map: &Map<'y>,
+        key: &str,
+        guard: Option<&InlineGuard>,
+        guard_name: &str,
+    ) -> Option<String> {
+        let node = map.require(&mut self.cx, key)?;
+        let text = node.string(&mut self.cx)?;
+        let (field, wanted) = match text.as_str() {
+            "{identity}" => ("identity", guard.map(|g| g.identity.clone())),
+            "{credentials}" => ("credentials", guard.map(|g| g.credentials.clone())),
+            _ => return Some(text),
+        };
+        match wanted {
+            Some(Some(v)) => Some(v),
+            Some(None) => {
+                self.cx.error(
+                    &node.path,
+                    format!(
+                        "{text}: guard {guard_name:?} has no options.{field} (it would be \
+                         sent as the literal text)"
+                    ),
+                );
+                None
+            }
+            // 1.x `sasl`: no guard, the text is the value (as Zilla).
+            None => Some(text),
+        }
     }
 }

@@ -2,9 +2,10 @@
 //! chains.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use super::loader::{Kind, Loader};
-use super::plan::Listener;
+use super::plan::{HttpService, Listener, TlsPlan};
 use super::yaml::{Cx, Key, Node};
 
 /// A `tcp` client binding at the end of a kafka chain.
@@ -15,10 +16,70 @@ pub(super) struct TcpClient {
     pub server: Option<String>,
 }
 
+/// What a tcp server route leads to: the tls server on the way, if any, and the http service.
+type Service = (Option<Arc<TlsPlan>>, Arc<HttpService>);
+
+/// A tcp server route, resolved.
+struct PortRoute {
+    /// The ports it matches; `None` for all.
+    ports: Option<Vec<u16>>,
+    /// Where it leads; `None` when that failed (reported).
+    service: Option<Service>,
+}
+
 impl<'y, 'e> Loader<'y, 'e> {
     /// The listeners of a tcp server binding: one per bound port, each with the http service
     /// its route (or binding exit) leads to.
     pub fn tcp_server(&mut self, idx: usize) -> Vec<Listener> {
+        let (host, ports) = self.tcp_server_address(idx);
+        let routes = self.routes(
+            idx,
+            &[
+                ("guarded", Key::NotSupportedYet),
+                ("with", Key::NotSupported),
+            ],
+            true,
+        );
+        let resolved: Vec<PortRoute> = routes
+            .iter()
+            .map(|route| PortRoute {
+                ports: self.route_ports(&route.when, ports.as_deref()),
+                service: self.tcp_route_service(idx, route.exit.as_ref()),
+            })
+            .collect();
+        let (Some(host), Some(ports)) = (host, ports) else {
+            return Vec::new();
+        };
+        let binding_path = self.bindings[idx].path.clone();
+        let mut listeners = Vec::new();
+        for port in ports {
+            let route = resolved
+                .iter()
+                .find(|r| r.ports.as_ref().is_none_or(|listed| listed.contains(&port)));
+            match route {
+                Some(PortRoute {
+                    service: Some((tls, http)),
+                    ..
+                }) => listeners.push(Listener {
+                    binding: self.bindings[idx].name.clone(),
+                    addr: SocketAddr::new(host, port),
+                    http: http.clone(),
+                    tls: tls.clone(),
+                }),
+                Some(_) => {} // the exit's problem is reported already
+                None if !resolved.is_empty() => self.cx.error(
+                    &format!("{binding_path}.routes"),
+                    format!("no route for port {port}"),
+                ),
+                None => {} // `exit: required` is reported already
+            }
+        }
+        listeners
+    }
+
+    /// `options.host` (default every IPv4 address) and `options.port` (required, no port
+    /// twice).
+    fn tcp_server_address(&mut self, idx: usize) -> (Option<IpAddr>, Option<Vec<u16>>) {
         let binding_path = self.bindings[idx].path.clone();
         let options = self.options(idx, &[("host", Key::Known), ("port", Key::Known)]);
         let host = match options.as_ref().and_then(|o| o.get("host")) {
@@ -45,91 +106,56 @@ impl<'y, 'e> Loader<'y, 'e> {
                 }
             }
         }
+        (host, ports)
+    }
 
-        let routes = self.routes(
-            idx,
-            &[
-                ("guarded", Key::NotSupportedYet),
-                ("with", Key::NotSupported),
-            ],
-            true,
-        );
-        // (ports the route matches, None = all; where it leads)
-        let mut resolved = Vec::with_capacity(routes.len());
-        for route in routes {
-            let mut matched: Option<Vec<u16>> = Some(Vec::new());
-            for condition in &route.when {
-                let Some(map) = condition.map(&mut self.cx) else {
-                    continue;
-                };
-                map.check(
-                    &mut self.cx,
-                    &[
-                        ("port", Key::Known),
-                        ("cidr", Key::NotSupported),
-                        ("authority", Key::NotSupported),
-                    ],
-                    "unknown key",
-                );
-                match map.get("port") {
-                    Some(node) => {
-                        let listed = read_ports(&mut self.cx, &node).unwrap_or_default();
-                        for port in &listed {
-                            if ports.as_ref().is_some_and(|bound| !bound.contains(port)) {
-                                self.cx.warn(
-                                    &node.path,
-                                    format!(
-                                        "port {port} is not bound by options.port; never matches"
-                                    ),
-                                );
-                            }
-                        }
-                        if let Some(all) = &mut matched {
-                            all.extend(listed);
-                        }
-                    }
-                    None => matched = None,
+    /// The ports a route's `when` conditions match; `None` for every port (no condition, or
+    /// one without `port`). A port that `bound` does not list is warned about.
+    fn route_ports(&mut self, when: &[Node<'y>], bound: Option<&[u16]>) -> Option<Vec<u16>> {
+        let mut matched: Option<Vec<u16>> = Some(Vec::new());
+        for condition in when {
+            let Some(map) = condition.map(&mut self.cx) else {
+                continue;
+            };
+            map.check(
+                &mut self.cx,
+                &[
+                    ("port", Key::Known),
+                    ("cidr", Key::NotSupported),
+                    ("authority", Key::NotSupported),
+                ],
+                "unknown key",
+            );
+            let Some(node) = map.get("port") else {
+                matched = None;
+                continue;
+            };
+            let listed = read_ports(&mut self.cx, &node).unwrap_or_default();
+            for port in &listed {
+                if bound.is_some_and(|bound| !bound.contains(port)) {
+                    self.cx.warn(
+                        &node.path,
+                        format!("port {port} is not bound by options.port; never matches"),
+                    );
                 }
             }
-            if route.when.is_empty() {
-                matched = None;
+            if let Some(all) = &mut matched {
+                all.extend(listed);
             }
-            let service = route
-                .exit
-                .as_ref()
-                .and_then(|exit| self.exit(idx, exit, &[Kind::HttpServer, Kind::Tls]))
-                .and_then(|target| match self.bindings[target].kind {
-                    Some(Kind::Tls) => self.tls_server(target).map(|(tls, http)| (Some(tls), http)),
-                    _ => self.http_server(target).map(|http| (None, http)),
-                });
-            resolved.push((matched, service, route.is_binding_exit));
         }
+        if when.is_empty() {
+            return None;
+        }
+        matched
+    }
 
-        let (Some(host), Some(ports)) = (host, ports) else {
-            return Vec::new();
-        };
-        let mut listeners = Vec::new();
-        let has_routes = !resolved.is_empty();
-        for port in ports {
-            let route = resolved.iter().find(|(matched, _, _)| {
-                matched.as_ref().is_none_or(|listed| listed.contains(&port))
-            });
-            match route {
-                Some((_, Some((tls, http)), _)) => listeners.push(Listener {
-                    binding: self.bindings[idx].name.clone(),
-                    addr: SocketAddr::new(host, port),
-                    http: http.clone(),
-                    tls: tls.clone(),
-                }),
-                Some((_, None, _)) => {} // the exit's problem is reported already
-                None if has_routes => self.cx.error(
-                    &format!("{binding_path}.routes"),
-                    format!("no route for port {port}"),
-                ),
-                None => {} // `exit: required` is reported already
-            }
+    /// Where a route leads: an http server, directly or through a tls server.
+    fn tcp_route_service(&mut self, idx: usize, exit: Option<&Node<'y>>) -> Option<Service> {
+        let target = self.exit(idx, exit?, &[Kind::HttpServer, Kind::Tls])?;
+        match self.bindings[target].kind {
+            Some(Kind::Tls) => self.tls_server(target).map(|(tls, http)| (Some(tls), http)),
+            _ => self.http_server(target).map(|http| (None, http)),
         }
-        listeners
     }
 
     /// A tcp client binding (end of a kafka chain).

@@ -235,6 +235,38 @@ impl<'y, 'e> Loader<'y, 'e> {
                 None
             }
         };
+        let (aliases, alpn) = self.tls_server_options(idx, &path);
+        let store = match vault_name {
+            Some(name) => self.server_keys(&map, &name),
+            None => None,
+        };
+        let http = self.tls_server_exit(idx)?;
+        let identities = match store? {
+            Store::Pkcs12 { path, password } => pkcs12_identities(&aliases, &path, &password),
+            Store::Pem { cert, key } => {
+                if aliases.len() > 1 {
+                    self.cx.error(
+                        &format!("{path}.options.keys"),
+                        "a pem vault holds one certificate",
+                    );
+                }
+                let source = KeySource::Pem { cert, key };
+                vec![TlsIdentity { sni: None, source }]
+            }
+        };
+        Some((
+            Arc::new(TlsPlan {
+                binding,
+                identities,
+                alpn: alpn_or_versions(alpn, &http),
+            }),
+            http,
+        ))
+    }
+
+    /// `options`: the key aliases and the ALPN protocols (h2, http/1.1). `sni` is read (and
+    /// checked as a list) but not used: the key aliases name the servers.
+    fn tls_server_options(&mut self, idx: usize, path: &str) -> (Vec<String>, Vec<String>) {
         let options = self.options(
             idx,
             &[
@@ -255,7 +287,7 @@ impl<'y, 'e> Loader<'y, 'e> {
                 .unwrap_or_default()
         };
         let aliases = strings(&mut self.cx, "keys");
-        let sni = strings(&mut self.cx, "sni");
+        let _sni = strings(&mut self.cx, "sni");
         let alpn = strings(&mut self.cx, "alpn");
         for (i, p) in alpn.iter().enumerate() {
             if p != "h2" && p != "http/1.1" {
@@ -265,27 +297,34 @@ impl<'y, 'e> Loader<'y, 'e> {
                 );
             }
         }
-        let store = match vault_name.as_ref() {
-            Some(name) => match self.vaults.get(name) {
-                Some(Some(Vault {
-                    keys: Some(keys), ..
-                })) => Some(keys.clone()),
-                Some(Some(Vault { keys: None, .. })) => {
-                    self.cx.error(
-                        &map.key_path("vault"),
-                        format!("vault {name:?} has no keys (options.keys) to serve TLS with"),
-                    );
-                    None
-                }
-                Some(None) => None,
-                None => {
-                    self.cx
-                        .error(&map.key_path("vault"), format!("unknown vault {name:?}"));
-                    None
-                }
-            },
-            None => None,
-        };
+        (aliases, alpn)
+    }
+
+    /// The keys store of vault `name`, for serving TLS.
+    fn server_keys(&mut self, map: &Map<'y>, name: &str) -> Option<Store> {
+        match self.vaults.get(name) {
+            Some(Some(Vault {
+                keys: Some(keys), ..
+            })) => Some(keys.clone()),
+            Some(Some(Vault { keys: None, .. })) => {
+                self.cx.error(
+                    &map.key_path("vault"),
+                    format!("vault {name:?} has no keys (options.keys) to serve TLS with"),
+                );
+                None
+            }
+            // Refused: its own error stands.
+            Some(None) => None,
+            None => {
+                self.cx
+                    .error(&map.key_path("vault"), format!("unknown vault {name:?}"));
+                None
+            }
+        }
+    }
+
+    /// The http server of the first route (every route is checked).
+    fn tls_server_exit(&mut self, idx: usize) -> Option<Arc<HttpService>> {
         let routes = self.routes(
             idx,
             &[("guarded", Key::NotSupported), ("with", Key::NotSupported)],
@@ -308,56 +347,34 @@ impl<'y, 'e> Loader<'y, 'e> {
                 http = target;
             }
         }
-        let http = http?;
-        let store = store?;
-        let source = match store {
-            Store::Pkcs12 { path, password } => move |alias: Option<String>| KeySource::Pkcs12 {
-                path: path.clone(),
-                password: password.clone(),
-                alias,
-            },
-            Store::Pem { cert, key } => {
-                if aliases.len() > 1 {
-                    self.cx.error(
-                        &format!("{path}.options.keys"),
-                        "a pem vault holds one certificate",
-                    );
-                }
-                let source = KeySource::Pem { cert, key };
-                return Some((
-                    Arc::new(TlsPlan {
-                        binding,
-                        identities: vec![TlsIdentity { sni: None, source }],
-                        alpn: alpn_or_versions(alpn, &http),
-                    }),
-                    http,
-                ));
-            }
-        };
-        // One key: served to every client (its `sni` names are the names it answers). Several:
-        // each key alias is the server name it answers.
-        let identities = match aliases.len() {
-            0 | 1 => vec![TlsIdentity {
-                sni: None,
-                source: source(aliases.first().cloned()),
-            }],
-            _ => aliases
-                .iter()
-                .map(|a| TlsIdentity {
-                    sni: Some(a.clone()),
-                    source: source(Some(a.clone())),
-                })
-                .collect(),
-        };
-        let _ = sni;
-        Some((
-            Arc::new(TlsPlan {
-                binding,
-                identities,
-                alpn: alpn_or_versions(alpn, &http),
-            }),
-            http,
-        ))
+        http
+    }
+}
+
+/// The identities of a PKCS#12 keys store. One key: served to every client (its `sni` names
+/// are the names it answers). Several: each key alias is the server name it answers.
+fn pkcs12_identities(
+    aliases: &[String],
+    path: &std::path::Path,
+    password: &str,
+) -> Vec<TlsIdentity> {
+    let source = |alias: Option<String>| KeySource::Pkcs12 {
+        path: path.to_path_buf(),
+        password: password.to_owned(),
+        alias,
+    };
+    match aliases.len() {
+        0 | 1 => vec![TlsIdentity {
+            sni: None,
+            source: source(aliases.first().cloned()),
+        }],
+        _ => aliases
+            .iter()
+            .map(|a| TlsIdentity {
+                sni: Some(a.clone()),
+                source: source(Some(a.clone())),
+            })
+            .collect(),
     }
 }
 

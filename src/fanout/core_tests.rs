@@ -11,12 +11,11 @@ use proto::event_id::IdTemplate;
 use crate::auth::session::Session;
 use crate::config::plan::DefaultOffset;
 use crate::fanout::hub::{Command, Hub, OpenError, OpenRequest, Settings, SharedHub};
-use crate::fanout::message::{Message, PartKey, StreamKey};
+use crate::fanout::message::{Mesh, Message, PartKey, StreamKey};
 use crate::fanout::stream_io::{SharedIo, Take};
 use crate::fanout::view::{Opening, Start};
 use crate::kafka::chunk::Chunk;
 use crate::kafka::client::{PartitionMeta, TopicMeta};
-use crate::runtime::mesh::Mesh;
 use crate::testing::{batch, KeyValue};
 
 const TOPIC: &str = "t";

@@ -5,7 +5,7 @@
 
 use super::hub::Hub;
 use super::stream_io::EndReason;
-use crate::http::shed::{jittered, retry_line};
+use crate::retry::{jittered, retry_line};
 
 impl Hub {
     /// Ends up to `max` streams that have not ended yet, each after a `retry:` line with a delay

@@ -15,7 +15,7 @@ use slab::Slab;
 use super::encode::EventEncoder;
 use super::expiry::Wheel;
 use super::filter::Filter;
-use super::message::{Message, PartKey, StreamKey};
+use super::message::{Mesh, Message, PartKey, StreamKey};
 use super::owner::OwnedPartition;
 use super::stream_io::{EndReason, SharedIo, StreamIo};
 use super::view::{Start, TopicView};
@@ -24,8 +24,7 @@ use crate::auth::session::Session;
 use crate::config::plan::DefaultOffset;
 use crate::kafka::client::ClusterClient;
 use crate::metrics::{Ended, Registry, WorkerMetrics};
-use crate::runtime::mesh::Mesh;
-use crate::runtime::signal::Signal;
+use crate::sync::Signal;
 
 /// Tunables of the fan-out (from the command line).
 #[derive(Debug, Clone)]
@@ -390,7 +389,7 @@ impl Hub {
         let io = StreamIo::new(req.chunked, self.settings.stream_budget, self.now);
         if let Some(ms) = req.retry {
             let mut line = [0u8; 32];
-            let n = crate::http::shed::retry_line(u64::from(ms), &mut line);
+            let n = crate::retry::retry_line(u64::from(ms), &mut line);
             io.borrow_mut().push(&line[..n], self.now);
         }
         let generation = self.next_generation;

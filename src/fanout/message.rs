@@ -6,6 +6,9 @@ use std::sync::Arc;
 use super::compaction::Latest;
 use crate::kafka::chunk::Chunk;
 
+/// The workers' inboxes (src/sync/mesh.rs), carrying these messages.
+pub type Mesh = crate::sync::Mesh<Message>;
+
 /// A topic-partition of one configured cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartKey {

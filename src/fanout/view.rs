@@ -27,7 +27,7 @@ use super::stream_io::{worker_private_bytes, EndReason, SharedIo};
 use crate::config::plan::DefaultOffset;
 use crate::kafka::chunk::Chunk;
 use crate::kafka::client::TopicMeta;
-use crate::runtime::signal::Signal;
+use crate::sync::Signal;
 
 /// Where a stream starts.
 #[derive(Debug, Clone)]

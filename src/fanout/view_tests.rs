@@ -7,9 +7,9 @@ use bytes::Bytes;
 
 use super::*;
 use crate::fanout::hub::{Hub, OpenRequest, Settings};
+use crate::fanout::message::Mesh;
 use crate::fanout::stream_io::Take;
 use crate::kafka::chunk::Chunk;
-use crate::runtime::mesh::Mesh;
 use crate::testing::{allocations, batch, KeyValue};
 
 const STREAMS: usize = 1_000;

@@ -581,7 +581,7 @@ mod tests {
             let watch = watch_close(reader, io.clone());
             let hub = crate::fanout::hub::Hub::new(
                 0,
-                crate::runtime::mesh::Mesh::new(1),
+                crate::fanout::message::Mesh::new(1),
                 Vec::new(),
                 Default::default(),
                 crate::metrics::Registry::new(1),

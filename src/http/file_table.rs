@@ -39,6 +39,28 @@ pub struct FileTable {
     pub skipped: Vec<PathBuf>,
 }
 
+/// A file read into memory with its validators (`ETag` from its bytes, `Last-Modified`).
+fn read_file(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    stamp: (u64, Option<SystemTime>),
+) -> Result<StaticFile, String> {
+    let body = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    Ok(StaticFile {
+        etag: format!("\"{:x}-{:016x}\"", body.len(), fnv1a(&body)),
+        content_type: content_type(path),
+        modified,
+        last_modified: super::http_date::format(modified),
+        body: Bytes::from(body),
+        stamp,
+    })
+}
+
 impl FileTable {
     /// Reads every regular file under `root` (symbolic links are followed only when they stay
     /// inside it). A missing root gives an empty table.
@@ -102,25 +124,11 @@ impl FileTable {
                     ));
                 }
                 let stamp = (meta.len(), meta.modified().ok());
-                if let Some(same) = previous.files.get(&key).filter(|f| f.stamp == stamp) {
-                    table.files.insert(key, same.clone());
-                    continue;
-                }
-                let body = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
-                let file = StaticFile {
-                    etag: format!("\"{:x}-{:016x}\"", body.len(), fnv1a(&body)),
-                    content_type: content_type(&path),
-                    modified,
-                    last_modified: super::http_date::format(modified),
-                    body: Bytes::from(body),
-                    stamp,
+                let file = match previous.files.get(&key).filter(|f| f.stamp == stamp) {
+                    Some(same) => same.clone(),
+                    None => Arc::new(read_file(&path, &meta, stamp)?),
                 };
-                table.files.insert(key, Arc::new(file));
+                table.files.insert(key, file);
             }
         }
         Ok(table)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::head::Head;
 use crate::auth::session::{permits, Credentials};
 
-use crate::config::plan::{AccessControl, HttpExit, HttpService};
+use crate::config::plan::{AccessControl, HttpExit, HttpRoute, HttpService};
 
 /// What the http binding decided for one request.
 pub enum Routed {
@@ -41,27 +41,9 @@ fn pseudo<'r>(req: &'r dyn Head, name: &str) -> Option<&'r str> {
 /// the request's credentials satisfy wins; a matching route refused for lack of credentials is
 /// 401, for refused or insufficient ones 403 (reference 2.8).
 pub fn route(http: &HttpService, req: &dyn Head, creds: &Credentials) -> Routed {
-    let mut refused = false;
-    let exit = http.routes.iter().find(|r| {
-        let matches = r.when.is_empty()
-            || r.when.iter().any(|c| {
-                c.headers
-                    .iter()
-                    .all(|(name, glob)| pseudo(req, name).is_some_and(|v| glob.matches(v)))
-            });
-        if !matches {
-            return false;
-        }
-        let permitted = permits(creds.session(), &r.guarded, req.method(), req.path());
-        refused |= !permitted;
-        permitted
-    });
-    let Some(route) = exit else {
-        return match (refused, creds) {
-            (false, _) => Routed::NotFound,
-            (true, Credentials::Missing | Credentials::NotAsked) => Routed::Unauthorized,
-            (true, _) => Routed::Forbidden,
-        };
+    let route = match first_permitted(http, req, creds) {
+        Ok(route) => route,
+        Err(refused) => return refused,
     };
     let exit = match &route.exit {
         HttpExit::Sse(s) => Exit::Sse(s.clone()),
@@ -94,55 +76,99 @@ pub fn route(http: &HttpService, req: &dyn Head, creds: &Credentials) -> Routed 
             if !origin_allowed {
                 return Routed::Forbidden;
             }
-            let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
             let echo = origins.is_some() || *credentials;
-            out.push((
-                "Access-Control-Allow-Origin",
-                if echo { origin.to_vec() } else { b"*".to_vec() },
-            ));
-            if *credentials {
-                out.push(("Access-Control-Allow-Credentials", b"true".to_vec()));
-            }
-            if echo {
-                out.push(("Vary", b"origin".to_vec()));
-            }
-            let preflight_method = req.header("access-control-request-method");
+            let mut out = allow_origin(origin, echo, *credentials);
             if req.method() == "OPTIONS" {
-                if let Some(m) = preflight_method {
-                    let ok = methods.as_ref().is_none_or(|list| {
-                        list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(m))
-                    });
-                    if !ok {
-                        return Routed::Forbidden;
-                    }
-                    out.push(("Access-Control-Allow-Methods", m.to_vec()));
-                    if let Some(h) = req.header("access-control-request-headers") {
-                        let ok = headers.as_ref().is_none_or(|list| {
-                            h.split(|&b| b == b',').all(|one| {
-                                let one = one.trim_ascii();
-                                one.is_empty()
-                                    || list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(one))
-                            })
-                        });
-                        if !ok {
-                            return Routed::Forbidden;
-                        }
-                        out.push(("Access-Control-Allow-Headers", h.to_vec()));
-                    }
-                    if let Some(age) = max_age {
-                        out.push(("Access-Control-Max-Age", age.to_string().into_bytes()));
-                    }
-                    return Routed::Preflight(out);
+                if let Some(m) = req.header("access-control-request-method") {
+                    return preflight(req, m, methods, headers, *max_age, out);
                 }
             }
-            if let Some(list) = expose {
-                if !list.is_empty() {
-                    out.push(("Access-Control-Expose-Headers", list.join(",").into_bytes()));
-                }
+            if let Some(list) = expose.as_ref().filter(|list| !list.is_empty()) {
+                out.push(("Access-Control-Expose-Headers", list.join(",").into_bytes()));
             }
             Routed::Exit(exit, out)
         }
     }
+}
+
+/// The first route whose condition matches and whose guards permit the request; else what
+/// the request is answered.
+fn first_permitted<'h>(
+    http: &'h HttpService,
+    req: &dyn Head,
+    creds: &Credentials,
+) -> Result<&'h HttpRoute, Routed> {
+    let mut refused = false;
+    let found = http.routes.iter().find(|r| {
+        let matches = r.when.is_empty()
+            || r.when.iter().any(|c| {
+                c.headers
+                    .iter()
+                    .all(|(name, glob)| pseudo(req, name).is_some_and(|v| glob.matches(v)))
+            });
+        if !matches {
+            return false;
+        }
+        let permitted = permits(creds.session(), &r.guarded, req.method(), req.path());
+        refused |= !permitted;
+        permitted
+    });
+    found.ok_or(match (refused, creds) {
+        (false, _) => Routed::NotFound,
+        (true, Credentials::Missing | Credentials::NotAsked) => Routed::Unauthorized,
+        (true, _) => Routed::Forbidden,
+    })
+}
+
+/// `Access-Control-Allow-Origin` (the origin echoed, or `*`), with credentials and `Vary`.
+fn allow_origin(origin: &[u8], echo: bool, credentials: bool) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    out.push((
+        "Access-Control-Allow-Origin",
+        if echo { origin.to_vec() } else { b"*".to_vec() },
+    ));
+    if credentials {
+        out.push(("Access-Control-Allow-Credentials", b"true".to_vec()));
+    }
+    if echo {
+        out.push(("Vary", b"origin".to_vec()));
+    }
+    out
+}
+
+/// A CORS preflight for `method`: its method and headers checked against the allowed ones.
+fn preflight(
+    req: &dyn Head,
+    method: &[u8],
+    methods: &Option<Vec<String>>,
+    headers: &Option<Vec<String>>,
+    max_age: Option<u32>,
+    mut out: Vec<(&'static str, Vec<u8>)>,
+) -> Routed {
+    let ok = methods.as_ref().is_none_or(|list| {
+        list.iter()
+            .any(|x| x.as_bytes().eq_ignore_ascii_case(method))
+    });
+    if !ok {
+        return Routed::Forbidden;
+    }
+    out.push(("Access-Control-Allow-Methods", method.to_vec()));
+    if let Some(h) = req.header("access-control-request-headers") {
+        let ok = headers.as_ref().is_none_or(|list| {
+            h.split(|&b| b == b',').all(|one| {
+                let one = one.trim_ascii();
+                one.is_empty() || list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(one))
+            })
+        });
+        if !ok {
+            return Routed::Forbidden;
+        }
+        out.push(("Access-Control-Allow-Headers", h.to_vec()));
+    }
+    if let Some(age) = max_age {
+        out.push(("Access-Control-Max-Age", age.to_string().into_bytes()));
+    }
+    Routed::Preflight(out)
 }
 
 /// `Origin` equals scheme + `://` + authority (default ports 80/443 made explicit on both sides).

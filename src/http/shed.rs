@@ -4,19 +4,15 @@
 //! accepts `text/event-stream`: the browser comes back after that delay by itself. Other
 //! clients get `503` with `Retry-After`.
 //!
-//! Delays are jittered (half to one and a half times the base) so that clients refused together
-//! do not come back together.
-
-use std::cell::Cell;
-use std::io::Write;
+//! Delays are jittered (src/retry.rs: half to one and a half times the base) so that clients
+//! refused together do not come back together.
 
 use super::admission::Refused;
 use super::head::Head;
-
-/// `streams_shed_total{reason}` labels, indexed by [`Refused`].
-pub const REASONS: [&str; 3] = ["max_streams", "max_streams_per_ip", "draining"];
+use crate::retry::{jittered, retry_line};
 
 impl Refused {
+    /// The index of the reason in `metrics::SHED_REASONS` (the `streams_shed_total` labels).
     pub fn index(self) -> usize {
         match self {
             Refused::Global => 0,
@@ -24,40 +20,6 @@ impl Refused {
             Refused::Draining => 2,
         }
     }
-}
-
-thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    // Distinct per thread even when two threads start in the same nanosecond.
-    let local = 0u8;
-    (nanos ^ (&local as *const u8 as u64).rotate_left(32)) | 1
-}
-
-/// A uniform value in `0..n` (xorshift64*; not for secrets, only for spreading delays).
-pub fn random_below(n: u64) -> u64 {
-    if n == 0 {
-        return 0;
-    }
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        r.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    })
-}
-
-/// `base_ms` jittered to somewhere in `[base/2, 3*base/2]` (at least 1 ms).
-pub fn jittered(base_ms: u64) -> u64 {
-    let half = base_ms / 2;
-    (half + random_below(base_ms + 1)).max(1)
 }
 
 /// Whether the request's `Accept` names `text/event-stream` (an EventSource always sends it).
@@ -68,45 +30,9 @@ pub fn accepts_event_stream(req: &dyn Head) -> bool {
     })
 }
 
-/// `retry: MS\n\n` into a stack buffer; returns the bytes written.
-pub fn retry_line(ms: u64, out: &mut [u8; 32]) -> usize {
-    let mut cursor = std::io::Cursor::new(&mut out[..]);
-    let _ = write!(cursor, "retry: {ms}\n\n");
-    cursor.position() as usize
-}
-
 /// `Retry-After` seconds for a jittered delay in milliseconds (rounded up, at least 1).
 pub fn retry_after_secs(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_one_and_a_half() {
-        let mut seen_low = false;
-        let mut seen_high = false;
-        for _ in 0..10_000 {
-            let v = jittered(2000);
-            assert!((1000..=3000).contains(&v), "{v}");
-            seen_low |= v < 1500;
-            seen_high |= v > 2500;
-        }
-        assert!(seen_low && seen_high, "the spread covers the range");
-        assert_eq!(jittered(0), 1);
-    }
-
-    #[test]
-    fn retry_line_and_retry_after() {
-        let mut buf = [0u8; 32];
-        let n = retry_line(1234, &mut buf);
-        assert_eq!(&buf[..n], b"retry: 1234\n\n");
-        assert_eq!(retry_after_secs(1), 1);
-        assert_eq!(retry_after_secs(1000), 1);
-        assert_eq!(retry_after_secs(1001), 2);
-    }
 }
 
 /// What a refused request is answered, whatever the HTTP version.
@@ -157,4 +83,16 @@ pub fn http1_response(a: &ShedAnswer, cors: &[(&'static str, Vec<u8>)]) -> Vec<u
     proto::http1::write_response_head(&mut out, a.status, &headers);
     out.extend_from_slice(&a.body);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(1000), 1);
+        assert_eq!(retry_after_secs(1001), 2);
+    }
 }

@@ -9,7 +9,7 @@ use super::head::Head;
 
 use crate::auth::session::{permits, Session};
 use crate::config::pattern::{Guarded, NoGuard, Params};
-use crate::config::plan::SseService;
+use crate::config::plan::{SseKafkaRoute, SseService};
 use crate::fanout::filter::Filter;
 use crate::fanout::hub::OpenRequest;
 use crate::fanout::view::Start;
@@ -39,31 +39,7 @@ pub fn plan_sse(
         return Err(Reject(405));
     }
     let last_id = last_event_id(req)?;
-    let path = req.path();
-    // A route whose guard refuses the request is skipped like one that does not match: 404.
-    let allowed = |guarded| permits(session, guarded, "GET", path);
-    let Some(sse_route) = svc.routes.iter().find(|r| {
-        (r.when.is_empty() || r.when.iter().any(|g| g.matches(path))) && allowed(&r.guarded)
-    }) else {
-        return Err(Reject(404));
-    };
-    let mut params = Params::new();
-    let route = sse_route.exit.routes.iter().find(|r| {
-        if !allowed(&r.guarded) {
-            return false;
-        }
-        if r.when.is_empty() {
-            params.clear();
-            return true;
-        }
-        r.when.iter().any(|p| {
-            params.clear();
-            p.match_path(path, &mut params)
-        })
-    });
-    let Some(route) = route else {
-        return Err(Reject(404));
-    };
+    let (route, params) = match_route(svc, req.path(), session).ok_or(Reject(404))?;
     let guard: &dyn Guarded = match session {
         Some(s) => s,
         None => &NoGuard,
@@ -81,43 +57,14 @@ pub fn plan_sse(
     let Some(cluster_index) = clusters.iter().position(|c| *c == cluster.binding) else {
         return Err(Reject(404));
     };
-    let filters = route
-        .filters
-        .iter()
-        .map(|f| Filter {
-            key: f
-                .key
-                .as_ref()
-                .map(|k| k.resolve_to_string(&params, guard).into_bytes()),
-            headers: f
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_bytes().to_vec(),
-                        v.resolve_to_string(&params, guard).into_bytes(),
-                    )
-                })
-                .collect(),
-        })
-        .collect();
-    let mut malformed_id = false;
-    let start = match last_id {
+    let filters = resolve_filters(route, &params, guard);
+    let (start, malformed_id) = match last_id {
         // An event id wins over `since`; a `since` that is not a time is a bad request.
-        None => super::since::since_param(req.query())
-            .map_err(|()| Reject(400))?
-            .map_or(Start::Default, Start::Since),
-        Some(id) => {
-            let mut ids = Vec::new();
-            match decode_last_event_id(&id, &mut ids) {
-                Ok(()) => Start::Ids(ids),
-                Err(e) => {
-                    crate::debug!("malformed last event id ({e:?}): replaying from earliest");
-                    malformed_id = true;
-                    Start::Historical
-                }
-            }
+        None => {
+            let since = super::since::since_param(req.query()).map_err(|()| Reject(400))?;
+            (since.map_or(Start::Default, Start::Since), false)
         }
+        Some(id) => start_after(&id),
     };
     let timestamp_ext = req
         .header("accept")
@@ -139,6 +86,72 @@ pub fn plan_sse(
         timestamp_ext,
         accepts_sse: super::shed::accepts_event_stream(req),
     })
+}
+
+/// The first sse route and then the first sse-kafka route that match `path` and whose guards
+/// permit the session (a route refused is skipped like one that does not match), with the
+/// path's parameters.
+fn match_route<'a>(
+    svc: &'a SseService,
+    path: &'a str,
+    session: Option<&Session>,
+) -> Option<(&'a SseKafkaRoute, Params<'a>)> {
+    let allowed = |guarded| permits(session, guarded, "GET", path);
+    let sse_route = svc.routes.iter().find(|r| {
+        (r.when.is_empty() || r.when.iter().any(|g| g.matches(path))) && allowed(&r.guarded)
+    })?;
+    let mut params = Params::new();
+    let route = sse_route.exit.routes.iter().find(|r| {
+        if !allowed(&r.guarded) {
+            return false;
+        }
+        if r.when.is_empty() {
+            params.clear();
+            return true;
+        }
+        r.when.iter().any(|p| {
+            params.clear();
+            p.match_path(path, &mut params)
+        })
+    })?;
+    Some((route, params))
+}
+
+/// The route's filters with the path's parameters and the guard's identity filled in.
+fn resolve_filters(route: &SseKafkaRoute, params: &Params, guard: &dyn Guarded) -> Vec<Filter> {
+    route
+        .filters
+        .iter()
+        .map(|f| Filter {
+            key: f
+                .key
+                .as_ref()
+                .map(|k| k.resolve_to_string(params, guard).into_bytes()),
+            headers: f
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_bytes().to_vec(),
+                        v.resolve_to_string(params, guard).into_bytes(),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Where a stream resumed by `id` starts, and whether the id was malformed (then it replays
+/// from the earliest record).
+fn start_after(id: &[u8]) -> (Start, bool) {
+    let mut ids = Vec::new();
+    match decode_last_event_id(id, &mut ids) {
+        Ok(()) => (Start::Ids(ids), false),
+        Err(e) => {
+            crate::debug!("malformed last event id ({e:?}): replaying from earliest");
+            (Start::Historical, true)
+        }
+    }
 }
 
 /// `Last-Event-ID` header, else the `lastEventId` query parameter (percent-decoded only when it

@@ -33,7 +33,7 @@ pub struct Chunk {
     buffers: Vec<Bytes>,
     /// Bytes held (for cache accounting).
     pub size: usize,
-    /// When it was fetched (`fanout::cache::clock_secs`), for the cache's age bound.
+    /// When it was fetched (`clock::monotonic_secs`), for the cache's age bound.
     pub fetched_at: u64,
 }
 
@@ -64,7 +64,7 @@ impl Chunk {
             records: Vec::new(),
             buffers: Vec::new(),
             size: 0,
-            fetched_at: crate::fanout::cache::clock_secs(),
+            fetched_at: crate::clock::monotonic_secs(),
         }
     }
 

@@ -94,6 +94,9 @@ pub enum Ended {
 
 pub const HTTP_VERSIONS: [&str; 2] = ["http/1.1", "h2"];
 
+/// `streams_shed_total{reason}` labels, indexed by `http::admission::Refused::index`.
+pub const SHED_REASONS: [&str; 3] = ["max_streams", "max_streams_per_ip", "draining"];
+
 #[derive(Default)]
 pub struct WorkerMetrics {
     pub connections_opened: [Counter; 2],
@@ -101,7 +104,7 @@ pub struct WorkerMetrics {
     pub streams_opened: [Counter; 2],
     pub streams_closed: [Counter; 2],
     pub streams_ended: [Counter; 5],
-    /// Requests refused a stream, by `http::shed::REASONS`.
+    /// Requests refused a stream, by [`SHED_REASONS`].
     pub streams_shed: [Counter; 3],
     pub events_sent: Counter,
     pub bytes_sent: Counter,

@@ -96,38 +96,11 @@ impl AvroSchema {
                 base64_string(&bytes, out)
             }
             (Schema::Array(array), Value::Array(items)) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    self.write(&array.items, item, out)?;
-                }
-                out.push(b']');
+                self.write_array(&array.items, items, out)?
             }
-            (Schema::Map(map), Value::Map(entries)) => {
-                out.push(b'{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    string(k, out);
-                    out.push(b':');
-                    self.write(&map.types, v, out)?;
-                }
-                out.push(b'}');
-            }
+            (Schema::Map(map), Value::Map(entries)) => self.write_map(&map.types, entries, out)?,
             (Schema::Record(record), Value::Record(fields)) => {
-                out.push(b'{');
-                for (i, ((name, v), field)) in fields.iter().zip(&record.fields).enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    string(name, out);
-                    out.push(b':');
-                    self.write(&field.schema, v, out)?;
-                }
-                out.push(b'}');
+                self.write_record(&record.fields, fields, out)?
             }
             (Schema::Union(union), Value::Union(index, inner)) => {
                 self.write_union(union, *index, inner, out)?
@@ -139,6 +112,64 @@ impl AvroSchema {
                 ))
             }
         }
+        Ok(())
+    }
+
+    /// `[item, ...]`.
+    fn write_array(
+        &self,
+        items_schema: &Schema,
+        items: &[Value],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write(items_schema, item, out)?;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    /// `{"key": value, ...}`.
+    fn write_map(
+        &self,
+        values_schema: &Schema,
+        entries: &std::collections::HashMap<String, Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.push(b'{');
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(k, out);
+            out.push(b':');
+            self.write(values_schema, v, out)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// `{"field": value, ...}` in the schema's field order.
+    fn write_record(
+        &self,
+        fields_schema: &[apache_avro::schema::RecordField],
+        fields: &[(String, Value)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.push(b'{');
+        for (i, ((name, v), field)) in fields.iter().zip(fields_schema).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(name, out);
+            out.push(b':');
+            self.write(&field.schema, v, out)?;
+        }
+        out.push(b'}');
         Ok(())
     }
 

@@ -132,8 +132,16 @@ pub async fn convert(
     if chunk.records().is_empty() {
         return Some(chunk);
     }
-    // The distinct schemas this chunk needs (key or value; a framed id or the configured
-    // one), resolved once.
+    let needed = schemas_needed(models, &chunk);
+    let resolved = resolve_schemas(models, topic, chunk.partition, needed).await?;
+    let (out, skipped) = rewrite_records(models, topic, chunk, &resolved);
+    metrics.records_invalid.add(skipped as u64);
+    Some(out)
+}
+
+/// The distinct schemas a chunk needs (key or value; a framed id or the configured one), so
+/// that each is resolved once.
+fn schemas_needed(models: &TopicOptions, chunk: &Chunk) -> Vec<Use> {
     let mut needed: Vec<Use> = Vec::new();
     for r in chunk.records() {
         let Some(rec) = chunk.record(r) else { continue };
@@ -150,6 +158,17 @@ pub async fn convert(
             }
         }
     }
+    needed
+}
+
+/// Each needed schema from the store (fetched and compiled on first use). `None` when one
+/// cannot be had now: logged, and after a pause so the caller does not spin.
+async fn resolve_schemas(
+    models: &TopicOptions,
+    topic: &str,
+    partition: i32,
+    needed: Vec<Use>,
+) -> Option<Vec<(Use, store::Resolved)>> {
     let mut resolved: Vec<(Use, store::Resolved)> = Vec::with_capacity(needed.len());
     for (is_key, id) in needed {
         let Some(model) = (if is_key { &models.key } else { &models.value }) else {
@@ -167,18 +186,26 @@ pub async fn convert(
         match store::get(&key, model).await {
             Ok(result) => resolved.push(((is_key, id), result)),
             Err(why) => {
-                crate::warn!(
-                    "topic {topic} partition {}: {why}; records held back",
-                    chunk.partition
-                );
+                crate::warn!("topic {topic} partition {partition}: {why}; records held back");
                 monoio::time::sleep(std::time::Duration::from_secs(1)).await;
                 return None;
             }
         }
     }
+    Some(resolved)
+}
+
+/// The chunk with every record's key and value converted by its model; a record whose key or
+/// value fails is skipped (and counted: the second value).
+fn rewrite_records(
+    models: &TopicOptions,
+    topic: &str,
+    chunk: Chunk,
+    resolved: &[(Use, store::Resolved)],
+) -> (Chunk, usize) {
     let mut indexes = Vec::new();
     let partition = chunk.partition;
-    let (out, skipped) = chunk.rewrite(|rec, key_out, value_out| {
+    chunk.rewrite(|rec, key_out, value_out| {
         let mut apply = |model: &ModelConfig, bytes: &[u8], is_key: bool, out: &mut Vec<u8>| {
             let used = (is_key, framed_id(model, bytes));
             let Some((_, result)) = resolved.iter().find(|(u, _)| *u == used) else {
@@ -211,9 +238,7 @@ pub async fn convert(
             key_replaced,
             value_replaced,
         }
-    });
-    metrics.records_invalid.add(skipped as u64);
-    Some(out)
+    })
 }
 
 fn skip_log(topic: &str, partition: i32, rec: &proto::kafka::Record<'_>, what: &str, why: &str) {

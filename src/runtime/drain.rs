@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::signal::Signal;
 use crate::fanout::hub::SharedHub;
+use crate::sync::Signal;
 
 #[derive(Debug, Clone, Copy)]
 pub struct DrainSettings {

@@ -4,6 +4,5 @@
 pub mod affinity;
 pub mod drain;
 pub mod listener;
-pub mod mesh;
-pub mod signal;
+pub mod options;
 pub mod worker;

@@ -10,13 +10,11 @@ use monoio::net::TcpListener;
 
 use super::drain::DrainSettings;
 use super::listener::bind_reuseport;
-use super::mesh::Mesh;
-use super::signal::Signal;
 use crate::auth::keys::Keys;
 use crate::config::plan::{DefaultOffset, HttpService, Plan};
 use crate::fanout::hub::SharedHub;
 use crate::fanout::hub::{flush, Hub, Settings};
-use crate::fanout::message::{Message, StartHint};
+use crate::fanout::message::{Mesh, Message, StartHint};
 use crate::fanout::owner::bootstrap_topic;
 use crate::http::admission::{Admission, Limits};
 use crate::http::conn::serve;
@@ -25,6 +23,7 @@ use crate::http::health::Health;
 use crate::http::tls::TlsServer;
 use crate::kafka::client::ClusterClient;
 use crate::metrics::Registry;
+use crate::sync::Signal;
 
 pub struct Options {
     pub workers: usize,
@@ -73,6 +72,57 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
         admission.clone(),
     );
     // Metrics and health first, so they answer by the time a listener says it is ready.
+    start_metrics_and_health(&plan, &opts, &registry, &health)?;
+    let per_worker = bind_listeners(&plan, &opts, workers)?;
+    let jwks = crate::auth::jwks::JwksClient::new(opts.jwks_ca.as_deref())
+        .map_err(|e| format!("--jwks-ca: {e}"))?;
+    let keys = Keys::start(&plan.guards, opts.jwks_refresh, &jwks)?;
+    install_signals(mesh.clone(), admission.clone())?;
+    let cpus = super::affinity::allowed_cpus();
+    let pins: Vec<usize> = (0..workers).map(|id| cpus[id % cpus.len()]).collect();
+    crate::info!(
+        "{workers} workers pinned to CPUs {} (allowed: {})",
+        join(&pins),
+        join(&cpus)
+    );
+    let clusters = plan
+        .clusters
+        .iter()
+        .map(|c| cluster_spec(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut threads = Vec::new();
+    for (id, listeners) in per_worker.into_iter().enumerate() {
+        let shared = Shared {
+            mesh: mesh.clone(),
+            registry: registry.clone(),
+            admission: admission.clone(),
+            keys: keys.clone(),
+            health: health.clone(),
+            drain: opts.drain,
+        };
+        let work = WorkerStart {
+            id,
+            cpu: pins[id],
+            listeners,
+            clusters: clusters.clone(),
+            settings: opts.settings.clone(),
+        };
+        threads.push(spawn_worker(work, shared)?);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    crate::info!("stopped");
+    Ok(())
+}
+
+/// The prometheus exporters of the plan and `--health-listen`.
+fn start_metrics_and_health(
+    plan: &Plan,
+    opts: &Options,
+    registry: &Arc<Registry>,
+    health: &Arc<Health>,
+) -> Result<(), String> {
     for endpoint in &plan.prometheus {
         let addr = SocketAddr::from(([0, 0, 0, 0], endpoint.port));
         let bound = crate::metrics::serve::start(
@@ -89,8 +139,16 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
             .map_err(|e| format!("--health-listen: bind {addr}: {e}"))?;
         crate::info!("health on http://{bound}/health/live and /health/ready");
     }
-    // Bind up front so a busy port is reported before anything starts. Port 0 is resolved by
-    // the first bind so every worker shares the same port.
+    Ok(())
+}
+
+/// Binds every listener once per worker (SO_REUSEPORT), up front so a busy port is reported
+/// before anything starts. Port 0 is resolved by the first bind so every worker shares it.
+fn bind_listeners(
+    plan: &Plan,
+    opts: &Options,
+    workers: usize,
+) -> Result<Vec<Vec<WorkerListener>>, String> {
     let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
     for l in &plan.listeners {
         let tls = match &l.tls {
@@ -112,114 +170,109 @@ pub fn run(plan: Plan, opts: Options) -> Result<(), String> {
                 tls: tls.clone(),
             });
         }
-        let versions = match (l.http.http1, l.http.h2, tls.is_some()) {
-            (true, true, false) => "http/1.1, h2",
-            (true, false, false) => "http/1.1",
-            (_, _, false) => "h2",
-            (true, true, true) => "TLS, http/1.1, h2",
-            (true, false, true) => "TLS, http/1.1",
-            (_, _, true) => "TLS, h2",
-        };
         crate::info!(
-            "{} ({}): listening on {addr} ({versions}), {workers} workers",
+            "{} ({}): listening on {addr} ({}), {workers} workers",
             l.binding,
-            l.http.binding
+            l.http.binding,
+            versions(l.http.http1, l.http.h2, tls.is_some())
         );
     }
+    Ok(per_worker)
+}
 
-    let jwks = crate::auth::jwks::JwksClient::new(opts.jwks_ca.as_deref())
-        .map_err(|e| format!("--jwks-ca: {e}"))?;
-    let keys = Keys::start(&plan.guards, opts.jwks_refresh, &jwks)?;
-    install_signals(mesh.clone(), admission.clone())?;
-    let cpus = super::affinity::allowed_cpus();
-    let pins: Vec<usize> = (0..workers).map(|id| cpus[id % cpus.len()]).collect();
-    crate::info!(
-        "{workers} workers pinned to CPUs {} (allowed: {})",
-        join(&pins),
-        join(&cpus)
-    );
-    let mut clusters: Vec<ClusterSpec> = Vec::with_capacity(plan.clusters.len());
-    for c in &plan.clusters {
-        clusters.push(ClusterSpec {
-            security: crate::kafka::security::Security::from_plan(c)?,
-            name: c.binding.clone(),
-            servers: c.servers.clone(),
-            bootstrap: c
-                .bootstrap
-                .iter()
-                .map(|t| {
-                    let hint = match c.default_offset(t) {
-                        DefaultOffset::Historical => StartHint::Earliest,
-                        DefaultOffset::Live => StartHint::Latest,
-                    };
-                    (t.clone(), hint)
-                })
-                .collect(),
-        });
+/// What a listener speaks, for its start-up line.
+fn versions(http1: bool, h2: bool, tls: bool) -> &'static str {
+    match (http1, h2, tls) {
+        (true, true, false) => "http/1.1, h2",
+        (true, false, false) => "http/1.1",
+        (_, _, false) => "h2",
+        (true, true, true) => "TLS, http/1.1, h2",
+        (true, false, true) => "TLS, http/1.1",
+        (_, _, true) => "TLS, h2",
     }
-    let mut threads = Vec::new();
-    for (id, listeners) in per_worker.into_iter().enumerate() {
-        let mesh = mesh.clone();
-        let clusters = clusters.clone();
-        let settings = opts.settings.clone();
-        let registry = registry.clone();
-        let admission = admission.clone();
-        let keys = keys.clone();
-        let health = health.clone();
-        let drain = opts.drain;
-        let cpu = pins[id];
-        let t = std::thread::Builder::new()
-            .name(format!("worker-{id}"))
-            .spawn(move || {
-                if let Err(e) = super::affinity::pin_current_thread(cpu) {
-                    crate::warn!("worker {id}: cannot pin to CPU {cpu}: {e}");
-                }
-                // SSE_KAFKA_IO_DRIVER=epoll forces the fallback driver (tests of the epoll path).
-                let epoll = std::env::var_os("SSE_KAFKA_IO_DRIVER").is_some_and(|v| v == "epoll");
-                let built = if epoll {
-                    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-                        .enable_timer()
-                        .build()
-                        .map(Into::into)
-                } else {
-                    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                        .enable_timer()
-                        .build()
+}
+
+/// What the workers need of a configured cluster.
+fn cluster_spec(c: &crate::config::plan::KafkaCluster) -> Result<ClusterSpec, String> {
+    Ok(ClusterSpec {
+        security: crate::kafka::security::Security::from_plan(c)?,
+        name: c.binding.clone(),
+        servers: c.servers.clone(),
+        bootstrap: c
+            .bootstrap
+            .iter()
+            .map(|t| {
+                let hint = match c.default_offset(t) {
+                    DefaultOffset::Historical => StartHint::Earliest,
+                    DefaultOffset::Live => StartHint::Latest,
                 };
-                let mut rt = match built {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        crate::error!("worker {id}: cannot start runtime: {e}");
-                        return;
-                    }
-                };
-                if id == 0 {
-                    if epoll {
-                        crate::info!("epoll driver (SSE_KAFKA_IO_DRIVER=epoll)");
-                    } else if monoio::utils::detect_uring() {
-                        crate::info!("io_uring driver");
-                    } else {
-                        crate::warn!("io_uring unavailable: using the epoll driver");
-                    }
-                }
-                let shared = Shared {
-                    mesh,
-                    registry,
-                    admission,
-                    keys,
-                    health,
-                    drain,
-                };
-                rt.block_on(worker_main(id, listeners, clusters, settings, shared));
+                (t.clone(), hint)
             })
-            .map_err(|e| format!("spawn worker: {e}"))?;
-        threads.push(t);
+            .collect(),
+    })
+}
+
+/// What one worker starts with, besides the handles every worker shares.
+struct WorkerStart {
+    id: usize,
+    cpu: usize,
+    listeners: Vec<WorkerListener>,
+    clusters: Vec<ClusterSpec>,
+    settings: Settings,
+}
+
+/// A worker's thread: pinned, with its own monoio runtime, running [`worker_main`].
+fn spawn_worker(work: WorkerStart, shared: Shared) -> Result<std::thread::JoinHandle<()>, String> {
+    let id = work.id;
+    std::thread::Builder::new()
+        .name(format!("worker-{id}"))
+        .spawn(move || {
+            if let Err(e) = super::affinity::pin_current_thread(work.cpu) {
+                crate::warn!("worker {id}: cannot pin to CPU {}: {e}", work.cpu);
+            }
+            let mut rt = match build_runtime(id) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    crate::error!("worker {id}: cannot start runtime: {e}");
+                    return;
+                }
+            };
+            rt.block_on(worker_main(work, shared));
+        })
+        .map_err(|e| format!("spawn worker: {e}"))
+}
+
+/// io_uring with the epoll fallback, or epoll alone when SSE_KAFKA_IO_DRIVER=epoll (tests of
+/// the epoll path). Worker 0 says which driver runs.
+fn build_runtime(
+    id: usize,
+) -> std::io::Result<
+    monoio::FusionRuntime<
+        monoio::time::TimeDriver<monoio::IoUringDriver>,
+        monoio::time::TimeDriver<monoio::LegacyDriver>,
+    >,
+> {
+    let epoll = std::env::var_os("SSE_KAFKA_IO_DRIVER").is_some_and(|v| v == "epoll");
+    let built = if epoll {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map(Into::into)
+    } else {
+        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+    };
+    if id == 0 && built.is_ok() {
+        if epoll {
+            crate::info!("epoll driver (SSE_KAFKA_IO_DRIVER=epoll)");
+        } else if monoio::utils::detect_uring() {
+            crate::info!("io_uring driver");
+        } else {
+            crate::warn!("io_uring unavailable: using the epoll driver");
+        }
     }
-    for t in threads {
-        let _ = t.join();
-    }
-    crate::info!("stopped");
-    Ok(())
+    built
 }
 
 /// What every worker holds a handle to.
@@ -232,21 +285,16 @@ struct Shared {
     drain: DrainSettings,
 }
 
-async fn worker_main(
-    id: usize,
-    listeners: Vec<WorkerListener>,
-    clusters: Vec<ClusterSpec>,
-    settings: Settings,
-    shared: Shared,
-) {
-    let Shared {
-        mesh,
-        registry,
-        admission,
-        keys,
-        health,
-        drain,
-    } = shared;
+/// A worker: its hub, the bootstrap topics, the inbox and the clock tick, its listeners; then
+/// it waits for the drain to end.
+async fn worker_main(work: WorkerStart, shared: Shared) {
+    let WorkerStart {
+        id,
+        listeners,
+        clusters,
+        settings,
+        ..
+    } = work;
     let clients = clusters
         .iter()
         .map(|c| {
@@ -254,16 +302,23 @@ async fn worker_main(
                 c.name.clone(),
                 c.servers.clone(),
                 c.security.clone(),
-                registry.workers[id].clone(),
+                shared.registry.workers[id].clone(),
             )
         })
         .collect();
     let metadata_timeout = settings.metadata_timeout;
-    let hub = Hub::new(id, mesh.clone(), clients, settings, registry, keys);
+    let hub = Hub::new(
+        id,
+        shared.mesh.clone(),
+        clients,
+        settings,
+        shared.registry.clone(),
+        shared.keys.clone(),
+    );
     if id == 0 {
         let clients = hub.borrow().clusters.clone();
         monoio::spawn(crate::http::health::probe(
-            health.clone(),
+            shared.health.clone(),
             clients,
             metadata_timeout,
         ));
@@ -273,34 +328,8 @@ async fn worker_main(
             monoio::spawn(bootstrap_topic(hub.clone(), index, topic.clone(), *hint));
         }
     }
-
-    // Inbox: messages from other workers, handled in arrival order.
-    {
-        let hub = hub.clone();
-        let mesh = mesh.clone();
-        monoio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
-            loop {
-                mesh.recv_all(id, &mut batch).await;
-                // One turn per wake-up: every message handled, then one flush.
-                for m in batch.drain(..) {
-                    hub.borrow_mut().handle(m);
-                }
-                flush(&hub);
-            }
-        });
-    }
-    // Clock tick: heartbeats and idle views.
-    {
-        let hub = hub.clone();
-        monoio::spawn(async move {
-            loop {
-                monoio::time::sleep(Duration::from_secs(1)).await;
-                hub.borrow_mut().tick(crate::clock::wall_secs());
-                flush(&hub);
-            }
-        });
-    }
+    monoio::spawn(inbox_loop(id, hub.clone(), shared.mesh.clone()));
+    monoio::spawn(tick_loop(hub.clone()));
     // Set by the drain once its grace has passed: the listeners stop accepting.
     let shutdown: Signal<()> = Signal::new();
     for l in listeners {
@@ -311,39 +340,89 @@ async fn worker_main(
                 continue;
             }
         };
-        let hub = hub.clone();
-        let shutdown = shutdown.clone();
-        let admission = admission.clone();
         let tls = l.tls.clone().map(|config| Rc::new(TlsServer::new(config)));
-        monoio::spawn(async move {
-            loop {
-                monoio::select! {
-                    _ = shutdown.wait() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            let _ = stream.set_nodelay(true);
-                            let fd = stream.as_raw_fd();
-                            let (http, hub, admission) = (l.http.clone(), hub.clone(), admission.clone());
-                            match &tls {
-                                None => {
-                                    monoio::spawn(serve(stream, fd, false, peer, http, hub, admission));
-                                }
-                                Some(tls) => {
-                                    monoio::spawn(serve_tls(tls.clone(), stream, fd, peer, http, hub, admission));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            crate::warn!("accept on {}: {e}", l.addr);
-                            monoio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    }
+        let accept = Accept {
+            listener,
+            addr: l.addr,
+            http: l.http,
+            tls,
+            hub: hub.clone(),
+            admission: shared.admission.clone(),
+        };
+        monoio::spawn(accept_loop(accept, shutdown.clone()));
+    }
+    shared.health.worker_listening();
+    super::drain::run(hub, shutdown, shared.drain).await;
+}
+
+/// Messages from other workers, handled in arrival order: one turn per wake-up, every message
+/// handled, then one flush.
+async fn inbox_loop(id: usize, hub: SharedHub, mesh: Arc<Mesh>) {
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        mesh.recv_all(id, &mut batch).await;
+        for m in batch.drain(..) {
+            hub.borrow_mut().handle(m);
+        }
+        flush(&hub);
+    }
+}
+
+/// The clock tick: heartbeats and idle views.
+async fn tick_loop(hub: SharedHub) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        hub.borrow_mut().tick(crate::clock::wall_secs());
+        flush(&hub);
+    }
+}
+
+/// One listener of one worker.
+struct Accept {
+    listener: TcpListener,
+    addr: SocketAddr,
+    http: Arc<HttpService>,
+    tls: Option<Rc<TlsServer>>,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+}
+
+/// Accepts until `shutdown` is set; each connection is served on its own task.
+async fn accept_loop(a: Accept, shutdown: Signal<()>) {
+    loop {
+        monoio::select! {
+            _ = shutdown.wait() => return,
+            accepted = a.listener.accept() => match accepted {
+                Ok((stream, peer)) => spawn_connection(&a, stream, peer),
+                Err(e) => {
+                    crate::warn!("accept on {}: {e}", a.addr);
+                    monoio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
-        });
+        }
     }
-    health.worker_listening();
-    super::drain::run(hub, shutdown, drain).await;
+}
+
+fn spawn_connection(a: &Accept, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let (http, hub, admission) = (a.http.clone(), a.hub.clone(), a.admission.clone());
+    match &a.tls {
+        None => {
+            monoio::spawn(serve(stream, fd, false, peer, http, hub, admission));
+        }
+        Some(tls) => {
+            monoio::spawn(serve_tls(
+                tls.clone(),
+                stream,
+                fd,
+                peer,
+                http,
+                hub,
+                admission,
+            ));
+        }
+    }
 }
 
 /// The TLS handshake, then HTTP/2 when ALPN chose it, else HTTP/1.1. A failed handshake (or a

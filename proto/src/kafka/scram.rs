@@ -216,6 +216,21 @@ impl ScramClient {
             return Err(ScramError::OutOfOrder);
         }
         self.state = State::Failed;
+        let (nonce, salt, iterations) = self.parse_server_first(msg)?;
+        self.salt_password(cache, salt, iterations);
+        self.password.iter_mut().for_each(|b| *b = 0);
+        self.password.clear();
+        let (reply, state) = self.client_final(msg, nonce, &cache.salted);
+        self.state = state;
+        Ok(reply)
+    }
+
+    /// `r=NONCE,s=SALT,i=COUNT` checked: the nonce extends ours, the salt is base64, the
+    /// count is within bounds. Returns (nonce, salt, count).
+    fn parse_server_first<'m>(
+        &self,
+        msg: &'m [u8],
+    ) -> Result<(&'m str, Vec<u8>, NonZeroU32), ScramError> {
         let text = std::str::from_utf8(msg).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         let mut parts = text.split(',');
         let mut field = |name: &'static str| -> Result<&str, ScramError> {
@@ -251,8 +266,13 @@ impl ScramClient {
             return Err(ScramError::Iterations(iterations));
         }
         let count = NonZeroU32::new(iterations).ok_or(ScramError::Iterations(iterations))?;
+        Ok((nonce, salt, count))
+    }
 
+    /// Hi(password, salt, count) into `cache`, unless it holds it already.
+    fn salt_password(&self, cache: &mut SaltedCache, salt: Vec<u8>, count: NonZeroU32) {
         let len = self.hash.len();
+        let iterations = count.get();
         if cache.salt != salt || cache.iterations != iterations || cache.salted.len() != len {
             let mut salted = vec![0u8; len];
             pbkdf2::derive(
@@ -268,17 +288,21 @@ impl ScramClient {
                 salted,
             };
         }
-        self.password.iter_mut().for_each(|b| *b = 0);
-        self.password.clear();
-        let salted_key = hmac::Key::new(self.hash.hmac(), &cache.salted);
+    }
+
+    /// `c=biws,r=NONCE,p=PROOF` from the salted password, and the state that verifies the
+    /// server's final message.
+    fn client_final(&self, server_first: &[u8], nonce: &str, salted: &[u8]) -> (Vec<u8>, State) {
+        let salted_key = hmac::Key::new(self.hash.hmac(), salted);
         let client_key = hmac(&salted_key, b"Client Key");
         let stored_key = digest::digest(self.hash.digest(), client_key.as_ref());
         let without_proof = format!("c=biws,r={nonce}");
-        let mut auth =
-            Vec::with_capacity(self.first_bare.len() + msg.len() + without_proof.len() + 2);
+        let mut auth = Vec::with_capacity(
+            self.first_bare.len() + server_first.len() + without_proof.len() + 2,
+        );
         auth.extend_from_slice(self.first_bare.as_bytes());
         auth.push(b',');
-        auth.extend_from_slice(msg);
+        auth.extend_from_slice(server_first);
         auth.push(b',');
         auth.extend_from_slice(without_proof.as_bytes());
         let signature = hmac(
@@ -293,8 +317,8 @@ impl ScramClient {
             .collect();
         let server_key =
             hmac::Key::new(self.hash.hmac(), hmac(&salted_key, b"Server Key").as_ref());
-        self.state = State::SentFinal { server_key, auth };
-        Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
+        let reply = format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes();
+        (reply, State::SentFinal { server_key, auth })
     }
 
     /// Verifies `v=SIGNATURE` (or reports the server's `e=...`).

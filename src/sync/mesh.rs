@@ -5,6 +5,9 @@
 //! Policy when an inbox is full: the sender waits (yielding) until there is room. Senders are
 //! partition owners' fetch loops, so a worker that cannot keep up slows the fetches feeding it
 //! instead of growing memory; slow *clients* never get here (their per-stream budget ends them).
+//!
+//! Generic over the message so that it sits below the fan-out, which names its own
+//! (`fanout::message::Mesh`).
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -14,21 +17,19 @@ use std::time::Duration;
 use atomic_waker::AtomicWaker;
 use crossbeam_queue::ArrayQueue;
 
-use crate::fanout::message::Message;
-
 /// Messages an inbox holds before senders wait.
 pub const INBOX_CAPACITY: usize = 16 * 1024;
 
-struct Inbox {
-    queue: ArrayQueue<Message>,
+struct Inbox<M> {
+    queue: ArrayQueue<M>,
     waker: AtomicWaker,
 }
 
-pub struct Mesh {
-    inboxes: Vec<Inbox>,
+pub struct Mesh<M> {
+    inboxes: Vec<Inbox<M>>,
 }
 
-impl Mesh {
+impl<M> Mesh<M> {
     pub fn new(workers: usize) -> Arc<Self> {
         Arc::new(Self {
             inboxes: (0..workers)
@@ -45,7 +46,7 @@ impl Mesh {
     }
 
     /// Tries to enqueue; gives the message back when the inbox is full.
-    pub fn try_send(&self, to: usize, msg: Message) -> Result<(), Message> {
+    pub fn try_send(&self, to: usize, msg: M) -> Result<(), M> {
         let inbox = &self.inboxes[to];
         inbox.queue.push(msg)?;
         inbox.waker.wake();
@@ -53,7 +54,7 @@ impl Mesh {
     }
 
     /// Enqueues, waiting while the inbox is full.
-    pub async fn send(&self, to: usize, mut msg: Message) {
+    pub async fn send(&self, to: usize, mut msg: M) {
         loop {
             match self.try_send(to, msg) {
                 Ok(()) => return,
@@ -66,7 +67,7 @@ impl Mesh {
     }
 
     /// Waits until `me`'s inbox has messages, then moves them all into `out`.
-    pub async fn recv_all(&self, me: usize, out: &mut Vec<Message>) {
+    pub async fn recv_all(&self, me: usize, out: &mut Vec<M>) {
         let inbox = &self.inboxes[me];
         poll_fn(|cx| {
             inbox.waker.register(cx.waker());
