@@ -68,43 +68,21 @@ pub async fn serve<S: Transport>(
     let metrics = hub.borrow().metrics.clone();
     // Counted once its first request shows it is HTTP/1.1 (a preface makes it HTTP/2).
     let mut open: Option<Open> = None;
-    let limits = Limits::default();
     let mut stream = stream;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
-        // Read until a whole head is buffered (or the peer closes / the head is too large).
-        let request = loop {
-            match examine(&buf, &limits, &http, &hub, secure) {
-                Examined::Incomplete => {}
-                Examined::H2Preface => {
-                    if http.h2 {
-                        // Prior knowledge: the connection is HTTP/2 from here on.
-                        monoio::spawn(serve_h2(stream, fd, buf, peer, http, hub, admission));
-                    }
-                    return;
+        let request = match read_request(&mut stream, &mut buf, &http, &hub, secure).await {
+            Headed::Request(request) => request,
+            Headed::H2Preface => {
+                if http.h2 {
+                    // Prior knowledge: the connection is HTTP/2 from here on.
+                    monoio::spawn(serve_h2(stream, fd, buf, peer, http, hub, admission));
                 }
-                Examined::Invalid(e) => {
-                    let _ = write_status(&mut stream, e.status(), &[], true).await;
-                    return;
-                }
-                Examined::Complete(request) => {
-                    open.get_or_insert_with(|| Open::new(metrics.clone(), 0));
-                    break request;
-                }
+                return;
             }
-            let spare = buf.capacity() - buf.len();
-            if spare < 512 {
-                buf.reserve(1024.min(limits.max_head + 1 - buf.len().min(limits.max_head)));
-            }
-            let read_into = std::mem::take(&mut buf);
-            let len = read_into.len();
-            let (res, b) = stream.read(read_into.slice_mut(len..)).await;
-            buf = b.into_inner();
-            match res {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
+            Headed::Done => return,
         };
+        open.get_or_insert_with(|| Open::new(metrics.clone(), 0));
         let Request {
             action,
             close,
@@ -112,98 +90,190 @@ pub async fn serve<S: Transport>(
             head_len,
         } = request;
         let next = match action {
-            Action::Status(code, cors) => {
-                let close = close || code >= 400 && code != 404 && code != 405;
-                if write_status(&mut stream, code, &cors, close).await.is_err() || close {
-                    Next::Close
-                } else {
-                    Next::KeepAlive
-                }
-            }
-            Action::File {
-                file,
-                head_only,
-                not_modified,
-                cors,
-            } => {
-                let (status, mut headers) = super::files::file_head(&file, not_modified);
-                headers.extend(cors);
-                let headers: Vec<(&str, &[u8])> =
-                    headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-                let mut head = Vec::with_capacity(256);
-                write_response_head(&mut head, status, &headers);
-                let mut written = write_all(&mut stream, head).await;
-                if written.is_ok() && status == 200 && !head_only && !file.body.is_empty() {
-                    // The shared bytes of the file, without a copy.
-                    written = stream.write_all(file.body.clone()).await.0.map(|_| ());
-                }
-                if written.is_err() || close {
-                    Next::Close
-                } else {
-                    Next::KeepAlive
-                }
-            }
-            Action::Challenge(_) => {
-                // Over HTTP/1.1 the challenge response arrives on another connection than the
-                // streams it would extend (the reference behaves the same): answered, no effect.
-                if write_status(&mut stream, 204, &[], close).await.is_err() || close {
-                    Next::Close
-                } else {
-                    Next::KeepAlive
-                }
-            }
             Action::Sse(plan, cors) => {
                 drop(buf);
-                let ticket = match admission.admit(peer.ip()) {
-                    Ok(ticket) => ticket,
-                    Err(why) => {
-                        metrics.streams_shed[why.index()].inc();
-                        let a = shed::answer(plan.accepts_sse, admission.limits().shed_retry_ms);
-                        let _ = write_all(&mut stream, shed::http1_response(&a, &cors)).await;
-                        return;
-                    }
-                };
-                // A task of its own, so this request-phase future (head buffer, parser states)
-                // is freed while the stream lives.
-                let retry_ms = admission.limits().shed_retry_ms;
-                monoio::spawn(stream_sse(
-                    stream,
+                let sse = SseStart {
                     fd,
-                    plan,
-                    cors,
+                    peer,
                     hub,
-                    (ticket, open),
-                    retry_ms,
-                ));
-                return;
+                    admission,
+                    open,
+                };
+                return start_sse(stream, sse, plan, cors).await;
             }
+            other => answer(&mut stream, other, close).await,
         };
-        if matches!(next, Next::Close) {
+        if matches!(next, Next::Close) || !skip_body(&mut stream, &mut buf, body, head_len).await {
             return;
         }
-        // Drop the answered request (and a small body) from the buffer; keep pipelined bytes.
-        let body_len = match body {
-            BodyFraming::None => 0,
-            BodyFraming::Length(n) if n <= 64 * 1024 => n as usize,
-            _ => return, // chunked or large bodies are not consumed: close instead
-        };
-        let consumed = head_len + body_len;
-        if buf.len() < consumed {
-            // Read the rest of the body, then drop it.
-            let mut need = consumed - buf.len();
-            buf.clear();
-            while need > 0 {
-                let (res, b) = stream.read(vec![0u8; need.min(16 * 1024)]).await;
-                match res {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => need -= n.min(need),
-                }
-                drop(b);
+    }
+}
+
+/// What reading a request head came to.
+#[allow(clippy::large_enum_variant)] // short-lived, on the stack, never stored
+enum Headed {
+    Request(Request),
+    /// The HTTP/2 connection preface (its bytes stay in the buffer).
+    H2Preface,
+    /// The peer closed, or an invalid head was answered: the connection ends.
+    Done,
+}
+
+/// Reads until a whole head is buffered (or the peer closes, or the head is too large).
+async fn read_request<S: Transport>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    http: &HttpService,
+    hub: &SharedHub,
+    secure: bool,
+) -> Headed {
+    let limits = Limits::default();
+    loop {
+        match examine(buf, &limits, http, hub, secure) {
+            Examined::Incomplete => {}
+            Examined::H2Preface => return Headed::H2Preface,
+            Examined::Invalid(e) => {
+                let _ = write_status(stream, e.status(), &[], true).await;
+                return Headed::Done;
             }
-        } else {
-            buf.drain(..consumed);
+            Examined::Complete(request) => return Headed::Request(request),
+        }
+        let spare = buf.capacity() - buf.len();
+        if spare < 512 {
+            buf.reserve(1024.min(limits.max_head + 1 - buf.len().min(limits.max_head)));
+        }
+        let read_into = std::mem::take(buf);
+        let len = read_into.len();
+        let (res, b) = stream.read(read_into.slice_mut(len..)).await;
+        *buf = b.into_inner();
+        match res {
+            Ok(0) | Err(_) => return Headed::Done,
+            Ok(_) => {}
         }
     }
+}
+
+/// Answers a request that does not become a stream (a status, a file, a challenge response).
+async fn answer<S: Transport>(stream: &mut S, action: Action, close: bool) -> Next {
+    let written = match action {
+        Action::Status(code, cors) => {
+            let close = close || code >= 400 && code != 404 && code != 405;
+            let ok = write_status(stream, code, &cors, close).await.is_ok();
+            return if ok && !close {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            };
+        }
+        Action::File {
+            file,
+            head_only,
+            not_modified,
+            cors,
+        } => write_file(stream, &file, head_only, not_modified, cors).await,
+        // Over HTTP/1.1 the challenge response arrives on another connection than the streams
+        // it would extend (the reference behaves the same): answered, no effect.
+        Action::Challenge(_) => write_status(stream, 204, &[], close).await,
+        Action::Sse(..) => {
+            debug_assert!(false, "streams are started by start_sse");
+            return Next::Close;
+        }
+    };
+    if written.is_err() || close {
+        Next::Close
+    } else {
+        Next::KeepAlive
+    }
+}
+
+/// A static file's head and, for a 200 GET, its shared bytes (no copy).
+async fn write_file<S: Transport>(
+    stream: &mut S,
+    file: &super::file_table::StaticFile,
+    head_only: bool,
+    not_modified: bool,
+    cors: Vec<(&'static str, Vec<u8>)>,
+) -> std::io::Result<()> {
+    let (status, mut headers) = super::files::file_head(file, not_modified);
+    headers.extend(cors);
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let mut head = Vec::with_capacity(256);
+    write_response_head(&mut head, status, &headers);
+    write_all(stream, head).await?;
+    if status == 200 && !head_only && !file.body.is_empty() {
+        stream.write_all(file.body.clone()).await.0?;
+    }
+    Ok(())
+}
+
+/// What a request that becomes a stream carries from the connection.
+struct SseStart {
+    fd: RawFd,
+    peer: SocketAddr,
+    hub: SharedHub,
+    admission: Arc<Admission>,
+    open: Option<Open>,
+}
+
+/// Admits the stream (or sheds it) and hands the connection to a task of its own, so this
+/// request-phase future (head buffer, parser states) is freed while the stream lives.
+async fn start_sse<S: Transport>(
+    mut stream: S,
+    c: SseStart,
+    plan: super::sse::SsePlan,
+    cors: Vec<(&'static str, Vec<u8>)>,
+) {
+    let limits = c.admission.limits();
+    let ticket = match c.admission.admit(c.peer.ip()) {
+        Ok(ticket) => ticket,
+        Err(why) => {
+            c.hub.borrow().metrics.streams_shed[why.index()].inc();
+            let a = shed::answer(plan.accepts_sse, limits.shed_retry_ms);
+            let _ = write_all(&mut stream, shed::http1_response(&a, &cors)).await;
+            return;
+        }
+    };
+    let held = (ticket, c.open);
+    monoio::spawn(stream_sse(
+        stream,
+        c.fd,
+        plan,
+        cors,
+        c.hub,
+        held,
+        limits.shed_retry_ms,
+    ));
+}
+
+/// Drops the answered request (and a small body) from the buffer, keeping pipelined bytes;
+/// false when the connection should close instead (chunked or large bodies are not consumed).
+async fn skip_body<S: Transport>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    body: BodyFraming,
+    head_len: usize,
+) -> bool {
+    let body_len = match body {
+        BodyFraming::None => 0,
+        BodyFraming::Length(n) if n <= 64 * 1024 => n as usize,
+        _ => return false,
+    };
+    let consumed = head_len + body_len;
+    if buf.len() >= consumed {
+        buf.drain(..consumed);
+        return true;
+    }
+    // Read the rest of the body, then drop it.
+    let mut need = consumed - buf.len();
+    buf.clear();
+    while need > 0 {
+        let (res, _) = stream.read(vec![0u8; need.min(16 * 1024)]).await;
+        match res {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => need -= n.min(need),
+        }
+    }
+    true
 }
 
 /// A request head, examined without awaiting (so the parser's header array never lives in
@@ -458,20 +528,7 @@ async fn write_stream<S: Transport>(w: &mut SseWriter<S>, mut next: Option<Take>
     let mut finished = false;
     loop {
         if let Some(take) = next.take() {
-            let res = match take {
-                Take::Private(buf, start) => {
-                    metrics.bytes_sent.add((buf.len() - start) as u64);
-                    let (res, back) = writer.half.write_all(buf.slice(start..)).await;
-                    give_buffer(back.into_inner());
-                    res.map(|_| ())
-                }
-                Take::Live(gather) => {
-                    metrics.bytes_sent.add(gather.total_len() as u64);
-                    let (res, gather) = write_gather(&mut writer.half, gather).await;
-                    give_gather(gather);
-                    res
-                }
-            };
+            let res = write_take(&mut writer.half, take, &metrics).await;
             io.borrow_mut().written();
             if res.is_err() {
                 io.borrow_mut().finish(EndReason::Client);
@@ -517,6 +574,29 @@ async fn write_stream<S: Transport>(w: &mut SseWriter<S>, mut next: Option<Take>
             }
             Wanted::End => return Outcome::Ended,
         };
+    }
+}
+
+/// Writes what the stream gave the writer (private bytes, or live bytes as one `writev`) and
+/// gives the buffers back to their pools.
+async fn write_take<S: Transport>(
+    half: &mut OwnedWriteHalf<S>,
+    take: Take,
+    metrics: &WorkerMetrics,
+) -> std::io::Result<()> {
+    match take {
+        Take::Private(buf, start) => {
+            metrics.bytes_sent.add((buf.len() - start) as u64);
+            let (res, back) = half.write_all(buf.slice(start..)).await;
+            give_buffer(back.into_inner());
+            res.map(|_| ())
+        }
+        Take::Live(gather) => {
+            metrics.bytes_sent.add(gather.total_len() as u64);
+            let (res, gather) = write_gather(half, gather).await;
+            give_gather(gather);
+            res
+        }
     }
 }
 

@@ -189,64 +189,7 @@ fn handle_events(
         let event = state.borrow_mut().h2.poll_event();
         let Some(event) = event else { break };
         match event {
-            Event::Request(req) => {
-                let id = req.stream_id;
-                match decide(http, &req, hub, VERSION) {
-                    Action::Status(code, cors) => respond_status(state, id, code, &cors),
-                    Action::File {
-                        file,
-                        head_only,
-                        not_modified,
-                        cors,
-                    } => {
-                        let (status, mut headers) = super::files::file_head(&file, not_modified);
-                        headers.extend(cors);
-                        let body = if status == 200 && !head_only {
-                            file.body.clone()
-                        } else {
-                            Bytes::new()
-                        };
-                        respond_fixed(state, id, status, &headers, body)
-                    }
-                    Action::Challenge(session) => {
-                        if let Some(new) = session {
-                            let keys: Vec<StreamKey> = state
-                                .borrow()
-                                .bodies
-                                .values()
-                                .filter_map(Body::key)
-                                .collect();
-                            let mut h = hub.borrow_mut();
-                            let extended =
-                                keys.into_iter().filter(|&k| h.reauthorize(k, &new)).count();
-                            crate::debug!("challenge response extended {extended} streams");
-                        }
-                        respond_status(state, id, 204, &Vec::new());
-                    }
-                    Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
-                        Err(why) => {
-                            // Over a stream cap or draining: refused before any per-stream
-                            // state exists (REFUSED_STREAM is only for streams beyond
-                            // MAX_CONCURRENT_STREAMS).
-                            hub.borrow().metrics.streams_shed[why.index()].inc();
-                            let retry_ms = admission.limits().shed_retry_ms;
-                            respond_shed(state, id, plan.accepts_sse, retry_ms, &cors);
-                        }
-                        Ok(ticket) => {
-                            state.borrow_mut().opening.push(id);
-                            let retry_ms = admission.limits().shed_retry_ms;
-                            monoio::spawn(open_sse(
-                                state.clone(),
-                                hub.clone(),
-                                id,
-                                plan,
-                                (cors, retry_ms),
-                                ticket,
-                            ));
-                        }
-                    },
-                }
-            }
+            Event::Request(req) => on_request(state, http, hub, admission, peer, &req),
             Event::Reset { stream_id, .. } => {
                 let body = {
                     let mut st = state.borrow_mut();
@@ -265,6 +208,73 @@ fn handle_events(
         }
     }
     state.borrow_mut().wake_writer();
+}
+
+/// A request on a new stream: answered at once (status, file, challenge, shed) or opened as an
+/// SSE stream once the topic's metadata is known.
+fn on_request(
+    state: &Shared,
+    http: &Arc<HttpService>,
+    hub: &SharedHub,
+    admission: &Arc<Admission>,
+    peer: SocketAddr,
+    req: &proto::h2::Request,
+) {
+    let id = req.stream_id;
+    match decide(http, req, hub, VERSION) {
+        Action::Status(code, cors) => respond_status(state, id, code, &cors),
+        Action::File {
+            file,
+            head_only,
+            not_modified,
+            cors,
+        } => {
+            let (status, mut headers) = super::files::file_head(&file, not_modified);
+            headers.extend(cors);
+            let body = if status == 200 && !head_only {
+                file.body.clone()
+            } else {
+                Bytes::new()
+            };
+            respond_fixed(state, id, status, &headers, body)
+        }
+        Action::Challenge(session) => {
+            if let Some(new) = session {
+                let keys: Vec<StreamKey> = state
+                    .borrow()
+                    .bodies
+                    .values()
+                    .filter_map(Body::key)
+                    .collect();
+                let mut h = hub.borrow_mut();
+                let extended = keys.into_iter().filter(|&k| h.reauthorize(k, &new)).count();
+                crate::debug!("challenge response extended {extended} streams");
+            }
+            respond_status(state, id, 204, &Vec::new());
+        }
+        Action::Sse(plan, cors) => match admission.admit(peer.ip()) {
+            Err(why) => {
+                // Over a stream cap or draining: refused before any per-stream
+                // state exists (REFUSED_STREAM is only for streams beyond
+                // MAX_CONCURRENT_STREAMS).
+                hub.borrow().metrics.streams_shed[why.index()].inc();
+                let retry_ms = admission.limits().shed_retry_ms;
+                respond_shed(state, id, plan.accepts_sse, retry_ms, &cors);
+            }
+            Ok(ticket) => {
+                state.borrow_mut().opening.push(id);
+                let retry_ms = admission.limits().shed_retry_ms;
+                monoio::spawn(open_sse(
+                    state.clone(),
+                    hub.clone(),
+                    id,
+                    plan,
+                    (cors, retry_ms),
+                    ticket,
+                ));
+            }
+        },
+    }
 }
 
 fn respond_status(state: &Shared, id: u32, code: u16, cors: &Cors) {
