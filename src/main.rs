@@ -11,6 +11,7 @@ mod config;
 mod fanout;
 mod head;
 mod http;
+mod iovecs;
 mod kafka;
 mod logger;
 mod metrics;

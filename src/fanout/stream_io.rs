@@ -13,6 +13,7 @@ use std::task::Waker;
 use proto::http1::CHUNK_PREFIX_MAX;
 
 use super::live_log::{SharedLog, Slice};
+use crate::iovecs::IoVecs;
 
 /// Buffers the pool keeps at most (the rest are freed), and the largest capacity it keeps.
 const POOL_BUFFERS: usize = 4096;
@@ -467,10 +468,7 @@ pub struct Gather {
     frame: Vec<u8>,
     prefix_len: usize,
     chunked: bool,
-    iovecs: Vec<libc::iovec>,
-    /// First iovec not yet fully written, and bytes of it already written.
-    first: usize,
-    total: usize,
+    iovecs: IoVecs,
 }
 
 /// Gathers kept per worker for reuse (their vectors keep their capacity).
@@ -502,14 +500,11 @@ impl Gather {
                 frame: Vec::new(),
                 prefix_len: 0,
                 chunked,
-                iovecs: Vec::new(),
-                first: 0,
-                total: 0,
+                iovecs: IoVecs::default(),
             });
         g.chunked = chunked;
         g.prefix_len = 0;
-        g.first = 0;
-        g.total = 0;
+        g.iovecs.clear();
         g
     }
 
@@ -529,7 +524,7 @@ impl Gather {
 
     /// Bytes on the wire, framing included.
     pub fn total_len(&self) -> usize {
-        self.total
+        self.iovecs.remaining()
     }
 
     fn seal(&mut self) {
@@ -541,62 +536,37 @@ impl Gather {
             self.prefix_len = self.frame.len();
             self.frame.extend_from_slice(b"\r\n");
         }
-        let mut iovecs = std::mem::take(&mut self.iovecs);
+        let iovecs = &mut self.iovecs;
         iovecs.clear();
         if self.chunked {
-            iovecs.push(libc::iovec {
-                iov_base: self.frame.as_ptr() as *mut libc::c_void,
-                iov_len: self.prefix_len,
-            });
+            iovecs.push(self.frame.as_ptr(), self.prefix_len);
         }
         for s in &self.slices {
             let b = s.bytes();
-            iovecs.push(libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            });
+            iovecs.push(b.as_ptr(), b.len());
         }
         if self.chunked {
-            iovecs.push(libc::iovec {
-                // SAFETY: `prefix_len` is within `frame` (the CRLF follows it).
-                iov_base: unsafe { self.frame.as_ptr().add(self.prefix_len) } as *mut libc::c_void,
-                iov_len: 2,
-            });
+            // The CRLF after the prefix (`frame[prefix_len..]`).
+            iovecs.push(self.frame[self.prefix_len..].as_ptr(), 2);
         }
-        self.total = iovecs.iter().map(|v| v.iov_len).sum();
-        self.iovecs = iovecs;
     }
 
     /// Marks `n` more bytes written; returns whether everything is.
-    pub fn advance(&mut self, mut n: usize) -> bool {
-        self.total -= n.min(self.total);
-        while n > 0 && self.first < self.iovecs.len() {
-            let v = &mut self.iovecs[self.first];
-            if n < v.iov_len {
-                // SAFETY: `n` is less than the iovec's length, so the pointer stays inside the
-                // slice it describes.
-                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) } as *mut libc::c_void;
-                v.iov_len -= n;
-                return false;
-            }
-            n -= v.iov_len;
-            self.first += 1;
-        }
-        self.total == 0
+    pub fn advance(&mut self, n: usize) -> bool {
+        self.iovecs.advance(n)
     }
 }
 
 // SAFETY: the iovecs point into `frame` (a heap buffer that is not touched while the value is
 // in the runtime's hands) and into blocks kept alive by `slices`; neither moves when the
-// `Gather` itself moves, and `first..` are valid iovecs of the remaining bytes.
+// `Gather` itself moves, and `IoVecs` hands out only the iovecs of the remaining bytes.
 unsafe impl monoio::buf::IoVecBuf for Gather {
     fn read_iovec_ptr(&self) -> *const libc::iovec {
-        // SAFETY: `first <= iovecs.len()`.
-        unsafe { self.iovecs.as_ptr().add(self.first) }
+        self.iovecs.unwritten_ptr()
     }
 
     fn read_iovec_len(&self) -> usize {
-        self.iovecs.len() - self.first
+        self.iovecs.unwritten_len()
     }
 }
 

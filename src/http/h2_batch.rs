@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::fanout::live_log::Slice;
 use crate::fanout::stream_io::give_buffer;
+use crate::iovecs::IoVecs;
 
 /// Owned bytes a batch keeps between writes; a larger buffer (after a big control burst) is
 /// freed rather than kept for the connection's life.
@@ -46,11 +47,8 @@ struct Piece {
 pub struct Batch {
     own: Vec<u8>,
     pieces: Vec<Piece>,
-    iovecs: Vec<libc::iovec>,
-    /// First iovec not yet fully written.
-    first: usize,
-    /// Bytes not yet written (after `seal`).
-    total: usize,
+    /// The iovecs of the bytes not yet written (after `seal`).
+    iovecs: IoVecs,
     sealed: bool,
 }
 
@@ -89,50 +87,24 @@ impl Batch {
 
     /// Builds the iovecs; the batch is not appended to again until `clear`.
     pub fn seal(&mut self) {
-        let mut iovecs = std::mem::take(&mut self.iovecs);
+        let iovecs = &mut self.iovecs;
         iovecs.clear();
         let mut own_from = 0;
-        let base = self.own.as_ptr();
-        let mut push = |ptr: *const u8, len: usize| {
-            if len > 0 {
-                iovecs.push(libc::iovec {
-                    iov_base: ptr as *mut libc::c_void,
-                    iov_len: len,
-                });
-            }
-        };
         for p in &self.pieces {
-            // SAFETY: `own_from <= p.at <= own.len()`: pieces are pushed in order of `at`,
-            // each at the owned length of its time, and owned bytes are only appended.
-            push(unsafe { base.add(own_from) }, p.at - own_from);
+            // `own_from <= p.at <= own.len()`: pieces are pushed in order of `at`, each at the
+            // owned length of its time, and owned bytes are only appended.
+            iovecs.push(self.own[own_from..p.at].as_ptr(), p.at - own_from);
             let b = p.what.bytes();
-            push(b.as_ptr(), b.len());
+            iovecs.push(b.as_ptr(), b.len());
             own_from = p.at;
         }
-        // SAFETY: `own_from <= own.len()` as above.
-        push(unsafe { base.add(own_from) }, self.own.len() - own_from);
-        self.total = iovecs.iter().map(|v| v.iov_len).sum();
-        self.iovecs = iovecs;
-        self.first = 0;
+        iovecs.push(self.own[own_from..].as_ptr(), self.own.len() - own_from);
         self.sealed = true;
     }
 
     /// Marks `n` more bytes written; returns whether everything is.
-    pub fn advance(&mut self, mut n: usize) -> bool {
-        self.total -= n.min(self.total);
-        while n > 0 && self.first < self.iovecs.len() {
-            let v = &mut self.iovecs[self.first];
-            if n < v.iov_len {
-                // SAFETY: `n` is less than the iovec's length, so the pointer stays inside the
-                // bytes it describes.
-                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) } as *mut libc::c_void;
-                v.iov_len -= n;
-                return false;
-            }
-            n -= v.iov_len;
-            self.first += 1;
-        }
-        self.total == 0
+    pub fn advance(&mut self, n: usize) -> bool {
+        self.iovecs.advance(n)
     }
 
     /// Empties the batch after a write: blocks are released, private buffers go back to the
@@ -148,8 +120,6 @@ impl Batch {
             self.own = Vec::new();
         }
         self.iovecs.clear();
-        self.first = 0;
-        self.total = 0;
         self.sealed = false;
     }
 
@@ -170,16 +140,15 @@ impl Batch {
 
 // SAFETY: after `seal`, the iovecs point into `own` (not touched until `clear`) and into the
 // heap bytes of the pieces (a block's data, a buffer, a `Bytes`), which do not move when the
-// batch moves and live as long as the batch holds them; `first..` are valid iovecs of the
-// bytes not yet written.
+// batch moves and live as long as the batch holds them; `IoVecs` hands out only the iovecs
+// of the bytes not yet written.
 unsafe impl monoio::buf::IoVecBuf for Batch {
     fn read_iovec_ptr(&self) -> *const libc::iovec {
-        // SAFETY: `first <= iovecs.len()`.
-        unsafe { self.iovecs.as_ptr().add(self.first) }
+        self.iovecs.unwritten_ptr()
     }
 
     fn read_iovec_len(&self) -> usize {
-        self.iovecs.len() - self.first
+        self.iovecs.unwritten_len()
     }
 }
 
