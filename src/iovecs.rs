@@ -30,6 +30,7 @@ impl IoVecs {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.iovecs.len()
     }
