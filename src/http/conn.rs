@@ -642,8 +642,8 @@ async fn watch_close<S: Transport>(mut reader: OwnedReadHalf<S>, io: SharedIo) {
 mod tests {
     use super::*;
 
-    /// What an open SSE stream's two tasks cost while it idles: their futures live for the
-    /// stream's life (`cargo test --bin sse-kafka idle_task_sizes -- --nocapture`).
+    /// What an open SSE stream costs while it idles, bounded (`cargo test --bin sse-kafka
+    /// idle_task_sizes -- --nocapture` prints the sizes).
     #[test]
     fn idle_task_sizes() {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -696,6 +696,12 @@ mod tests {
                 parked,
                 io_size
             );
+            // What an idle stream keeps: the close watcher and the parked writer's state (the
+            // writer future itself ends when it parks). Bounds with some room; a growth past
+            // them is a regression of idle memory.
+            assert!(std::mem::size_of_val(&watch) <= 256, "close watcher grew");
+            assert!(parked <= 128, "parked writer state grew");
+            assert!(io_size <= 192, "StreamIo grew");
             std::mem::forget(w);
             std::mem::forget(watch);
         });
